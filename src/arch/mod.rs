@@ -1,0 +1,13 @@
+//! Architecture parameters: one logit per candidate edge, the relaxations that turn logits into
+//! connectivity weights, the minimal-entropy and L1 regularisers, and the discrete
+//! [`Architecture`] a search ends with.
+
+mod architecture;
+mod connectivity;
+mod regularizer;
+
+pub use architecture::{Architecture, EdgeDecision};
+pub use connectivity::{ArchitectureParameters, Connectivity, EdgeWeights};
+pub use regularizer::{PairAverage, edge_entropy, entropy, l1};
+
+pub(crate) use connectivity::{sigmoid_scalar, tensor_to_vec};
