@@ -3,7 +3,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::Rng;
+use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 /// How the logits become the weights `c` that scale each edge's source in the fusion.
@@ -160,14 +160,13 @@ pub(crate) fn tensor_to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand::rngs::StdRng;
+    use crate::rng::SeededRng;
 
     #[test]
     fn logits_start_at_zero_and_sigmoid_is_one_half() {
         let device = Device::flex();
         let params = ArchitectureParameters::new(5, &device);
-        let mut rng = StdRng::seed_from_u64(0);
+        let mut rng = SeededRng::new(0);
         let c = params.connectivity(Connectivity::Sigmoid, &mut rng);
         assert_eq!(tensor_to_vec(c.values), vec![0.5; 5]);
     }
@@ -176,7 +175,7 @@ mod tests {
     fn hard_keeps_positive_logits_and_skips_the_rest() {
         let device = Device::flex();
         let params = ArchitectureParameters::from_logits(&[-1.0, 0.0, 2.0], &device);
-        let mut rng = StdRng::seed_from_u64(0);
+        let mut rng = SeededRng::new(0);
         let c = params.connectivity(Connectivity::Hard, &mut rng);
         assert_eq!(c.active, [false, false, true]);
         assert_eq!(tensor_to_vec(c.values), [0.0, 0.0, 1.0]);
@@ -190,7 +189,7 @@ mod tests {
         let device = Device::flex();
         let logits = [-2.0f32, -0.5, 0.0, 0.7, 1.5];
         let params = ArchitectureParameters::from_logits(&logits, &device);
-        let mut rng = StdRng::seed_from_u64(7);
+        let mut rng = SeededRng::new(7);
         let draws = 4000;
         let mut sums = [0.0f64; 5];
         let mut not_binary = 0;
@@ -230,7 +229,7 @@ mod tests {
     fn relaxed_samples_are_binary_at_low_temperature() {
         let device = Device::flex();
         let params = ArchitectureParameters::from_logits(&[0.3; 64], &device);
-        let mut rng = StdRng::seed_from_u64(3);
+        let mut rng = SeededRng::new(3);
         let c = params.connectivity(Connectivity::RelaxedBernoulli { temperature: 1e-6 }, &mut rng);
         let values = tensor_to_vec(c.values);
         let binary = values.iter().filter(|&&v| !(1e-3..=1.0 - 1e-3).contains(&v)).count();

@@ -10,4 +10,4 @@ pub use architecture::{Architecture, EdgeDecision};
 pub use connectivity::{ArchitectureParameters, Connectivity, EdgeWeights};
 pub use regularizer::{PairAverage, edge_entropy, entropy, l1};
 
-pub(crate) use connectivity::{sigmoid_scalar, tensor_to_vec};
+pub(crate) use connectivity::tensor_to_vec;

@@ -1,0 +1,70 @@
+//! Task branches: the single-task networks whose layers are the search space's nodes.
+//!
+//! A branch is a list of layers (each producing one node) plus a head. Anything that
+//! implements [`TaskBranch`] can be put into a [`Supernet`](crate::net::Supernet).
+
+mod small_cnn;
+
+pub use small_cnn::{SmallCnn, SmallCnnConfig};
+
+use burn::module::{Module, ParamId};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Initializer, PaddingConfig2d};
+use burn::tensor::{Device, Tensor};
+use rand::Rng;
+
+use crate::space::BranchDescription;
+
+/// A single-task network seen as a chain of nodes and a head.
+///
+/// Node `0` is computed from the input image, node `l` from the (fused) node `l - 1`, and the
+/// head from the (fused) last node.
+pub trait TaskBranch: Module {
+    /// Describes the branch's nodes for [`SearchSpace::from_branches`](crate::space::SearchSpace::from_branches).
+    fn describe(&self, task: &str) -> BranchDescription;
+
+    /// Number of nodes (layers).
+    fn num_nodes(&self) -> usize;
+
+    /// Channels the branch expects in the input image.
+    fn input_channels(&self) -> usize;
+
+    /// Computes node `layer`'s pre-fusion feature. `input`: the image
+    /// `[batch, input_channels, height, width]` for layer 0, else the fused node `layer - 1`
+    /// `[batch, channels, h, w]`. Output `[batch, channels of node layer, h', w']`.
+    fn layer_forward(&self, layer: usize, input: Tensor<4>) -> Tensor<4>;
+
+    /// The task head on the fused last node: `[batch, channels, h, w]` to the task output
+    /// `[batch, outputs, h', w']` (`h' = w' = 1` for classification heads).
+    fn head_forward(&self, features: Tensor<4>) -> Tensor<4>;
+
+    /// The last classifier layer's parameters, `(weights, biases)`: the reference trains them
+    /// with larger learning-rate multipliers (x10 and x20).
+    fn classifier_parameters(&self) -> (Vec<ParamId>, Vec<ParamId>);
+}
+
+/// A convolution without bias whose weight is Kaiming normal (fan-out, ReLU gain) drawn from
+/// `rng`, as torchvision initialises VGG and ResNet.
+pub(crate) fn kaiming_conv(
+    channels: [usize; 2],
+    kernel: usize,
+    padding: usize,
+    dilation: usize,
+    rng: &mut impl Rng,
+    device: &Device,
+) -> Conv2d {
+    let mut conv = Conv2dConfig::new(channels, [kernel, kernel])
+        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+        .with_dilation([dilation, dilation])
+        .with_bias(false)
+        .with_initializer(Initializer::Zeros)
+        .init(device);
+    let fan_out = channels[1] * kernel * kernel;
+    conv.weight = crate::fusion::normal_param(
+        [channels[1], channels[0], kernel, kernel],
+        (2.0 / fan_out as f64).sqrt(),
+        rng,
+        device,
+    );
+    conv
+}

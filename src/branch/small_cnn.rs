@@ -1,0 +1,244 @@
+//! A small VGG-like CNN branch for tests, examples and quick searches on a CPU.
+
+use burn::module::{Module, Param, ParamId};
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{TaskBranch, kaiming_conv};
+use crate::space::{BranchDescription, NodeDescription};
+use crate::{Error, Result};
+
+/// Configuration of a [`SmallCnn`]: stages of 3x3 conv + BN + ReLU layers, a 2x2 max pool
+/// (stride 2) before every stage but the first, and a 1x1 convolution head.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SmallCnnConfig {
+    /// Channels of the shared input image.
+    pub input_channels: usize,
+    /// The branch reads input channels `input_offset .. input_offset + read_channels` only
+    /// (all of them by default). Lets a task see one modality of a multi-modal input.
+    pub input_offset: usize,
+    /// How many input channels the branch reads (0 = all from `input_offset` on).
+    pub read_channels: usize,
+    /// Stages as `(layers, channels)`; stage `k` runs at stride `2^k`.
+    pub stages: Vec<(usize, usize)>,
+    /// Output channels of the head (classes, or values per pixel).
+    pub outputs: usize,
+    /// Batch-norm epsilon.
+    pub batch_norm_epsilon: f64,
+    /// Batch-norm momentum (PyTorch convention).
+    pub batch_norm_momentum: f64,
+}
+
+impl SmallCnnConfig {
+    /// A branch over `input_channels`-channel images with the given stages and head outputs.
+    pub fn new(input_channels: usize, stages: Vec<(usize, usize)>, outputs: usize) -> Self {
+        Self {
+            input_channels,
+            input_offset: 0,
+            read_channels: 0,
+            stages,
+            outputs,
+            batch_norm_epsilon: 1e-3,
+            batch_norm_momentum: 0.05,
+        }
+    }
+
+    /// Reads only input channels `offset .. offset + count`.
+    pub fn with_input_view(mut self, offset: usize, count: usize) -> Self {
+        self.input_offset = offset;
+        self.read_channels = count;
+        self
+    }
+
+    fn read(&self) -> usize {
+        if self.read_channels == 0 {
+            self.input_channels.saturating_sub(self.input_offset)
+        } else {
+            self.read_channels
+        }
+    }
+
+    /// Builds the branch, drawing weights from `rng`.
+    ///
+    /// # Errors
+    /// No stage, a stage with zero layers or channels, zero outputs, or an input view outside
+    /// the input's channels.
+    pub fn init(&self, rng: &mut impl Rng, device: &Device) -> Result<SmallCnn> {
+        let invalid = |field: &str, reason: &str| Error::config(format!("small_cnn.{field}"), reason);
+        if self.stages.is_empty() {
+            return Err(invalid("stages", "at least one stage is needed"));
+        }
+        if self.stages.iter().any(|&(l, c)| l == 0 || c == 0) {
+            return Err(invalid("stages", "every stage needs at least one layer and one channel"));
+        }
+        if self.outputs == 0 {
+            return Err(invalid("outputs", "must be at least 1"));
+        }
+        if self.read() == 0 || self.input_offset + self.read() > self.input_channels {
+            return Err(invalid(
+                "input_offset",
+                &format!(
+                    "reads channels {}..{} of a {}-channel input",
+                    self.input_offset,
+                    self.input_offset + self.read(),
+                    self.input_channels
+                ),
+            ));
+        }
+        let mut convs = Vec::new();
+        let mut norms = Vec::new();
+        let mut nodes = Vec::new();
+        let mut pool_before = Vec::new();
+        let mut channels = self.read();
+        for (stage, &(layers, width)) in self.stages.iter().enumerate() {
+            for layer in 0..layers {
+                convs.push(kaiming_conv([channels, width], 3, 1, 1, rng, device));
+                norms.push(
+                    BatchNormConfig::new(width)
+                        .with_epsilon(self.batch_norm_epsilon)
+                        .with_momentum(self.batch_norm_momentum)
+                        .init(device),
+                );
+                pool_before.push(stage > 0 && layer == 0);
+                nodes.push(NodeDescription {
+                    stage,
+                    channels: width,
+                    stride: 1 << stage,
+                });
+                channels = width;
+            }
+        }
+        // Head: 1x1 convolution with bias, weights N(0, 0.01), bias 0 (DeepLab's classifier).
+        let mut head = kaiming_conv([channels, self.outputs], 1, 0, 1, rng, device);
+        head.weight = crate::fusion::normal_param([self.outputs, channels, 1, 1], 0.01, rng, device);
+        head.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(vec![0.0f32; self.outputs], [self.outputs]),
+            device,
+        )));
+        Ok(SmallCnn {
+            convs,
+            norms,
+            head,
+            nodes,
+            pool_before,
+            input_channels: self.input_channels,
+            input_offset: self.input_offset,
+            read_channels: self.read(),
+        })
+    }
+}
+
+/// A small VGG-like branch: see [`SmallCnnConfig`].
+#[derive(Module, Debug)]
+pub struct SmallCnn {
+    /// One 3x3 convolution per node.
+    pub convs: Vec<Conv2d>,
+    /// One batch norm per node.
+    pub norms: Vec<BatchNorm>,
+    /// The 1x1 head.
+    pub head: Conv2d,
+    #[module(skip)]
+    nodes: Vec<NodeDescription>,
+    #[module(skip)]
+    pool_before: Vec<bool>,
+    input_channels: usize,
+    input_offset: usize,
+    read_channels: usize,
+}
+
+impl TaskBranch for SmallCnn {
+    fn describe(&self, task: &str) -> BranchDescription {
+        BranchDescription::new(task, self.nodes.clone())
+    }
+
+    fn num_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn input_channels(&self) -> usize {
+        self.input_channels
+    }
+
+    fn layer_forward(&self, layer: usize, input: Tensor<4>) -> Tensor<4> {
+        let mut x = input;
+        if layer == 0 && self.read_channels != self.input_channels {
+            x = x.narrow(1, self.input_offset, self.read_channels);
+        }
+        if self.pool_before[layer] {
+            x = max_pool2d(x, MaxPoolOptions::new([2, 2]).with_stride([2, 2]));
+        }
+        relu(self.norms[layer].forward(self.convs[layer].forward(x)))
+    }
+
+    fn head_forward(&self, features: Tensor<4>) -> Tensor<4> {
+        self.head.forward(features)
+    }
+
+    fn classifier_parameters(&self) -> (Vec<ParamId>, Vec<ParamId>) {
+        (
+            vec![self.head.weight.id],
+            self.head.bias.iter().map(|b| b.id).collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SeededRng;
+
+    #[test]
+    fn describes_its_nodes_and_runs_them() {
+        let device = Device::flex();
+        let mut rng = SeededRng::new(0);
+        let cnn = SmallCnnConfig::new(3, vec![(2, 4), (1, 8)], 5)
+            .init(&mut rng, &device)
+            .unwrap();
+        let d = cnn.describe("seg");
+        assert_eq!(d.nodes.len(), 3);
+        assert_eq!(
+            d.nodes[2],
+            NodeDescription {
+                stage: 1,
+                channels: 8,
+                stride: 2
+            }
+        );
+        let x = Tensor::<4>::ones([2, 3, 8, 8], &device);
+        let mut h = x;
+        for layer in 0..3 {
+            h = cnn.layer_forward(layer, h);
+        }
+        assert_eq!(h.dims(), [2, 8, 4, 4]);
+        assert_eq!(cnn.head_forward(h).dims(), [2, 5, 4, 4]);
+    }
+
+    #[test]
+    fn same_seed_same_weights_and_bad_configs_are_errors() {
+        let device = Device::flex();
+        let config = SmallCnnConfig::new(2, vec![(1, 4)], 1).with_input_view(1, 1);
+        let a = config.init(&mut SeededRng::new(5), &device).unwrap();
+        let b = config.init(&mut SeededRng::new(5), &device).unwrap();
+        assert_eq!(
+            a.convs[0].weight.val().into_data(),
+            b.convs[0].weight.val().into_data()
+        );
+        assert_eq!(a.convs[0].weight.dims(), [4, 1, 3, 3]);
+        let err = SmallCnnConfig::new(2, vec![(1, 4)], 1)
+            .with_input_view(2, 1)
+            .init(&mut SeededRng::new(5), &device)
+            .unwrap_err();
+        assert!(err.to_string().contains("reads channels 2..3"), "{err}");
+        assert!(
+            SmallCnnConfig::new(2, vec![], 1)
+                .init(&mut SeededRng::new(5), &device)
+                .is_err()
+        );
+    }
+}

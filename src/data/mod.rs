@@ -1,0 +1,404 @@
+//! Multi-task samples, batches and datasets, and the per-epoch train/search split.
+//!
+//! A [`MultiTaskSample`] holds one image and one target per task on the host; a dataset
+//! produces samples, and [`collate`] stacks them into a [`MultiTaskBatch`] of tensors on a
+//! device.
+
+mod split;
+
+pub use split::EpochSplit;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use crate::rng::SeededRng;
+
+use crate::{Error, Result};
+
+/// A host-side image, channel-major: `data[c * height * width + y * width + x]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    /// The values, `channels * height * width` of them.
+    pub data: Vec<f32>,
+    /// Channels.
+    pub channels: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Width in pixels.
+    pub width: usize,
+}
+
+impl Image {
+    /// An image from channel-major values.
+    ///
+    /// # Errors
+    /// A value count other than `channels * height * width`.
+    pub fn new(data: Vec<f32>, channels: usize, height: usize, width: usize) -> Result<Self> {
+        if data.len() != channels * height * width {
+            return Err(Error::shape(
+                "image",
+                format!("{channels} x {height} x {width} = {} values", channels * height * width),
+                data.len().to_string(),
+            ));
+        }
+        Ok(Self {
+            data,
+            channels,
+            height,
+            width,
+        })
+    }
+
+    /// `[channels, height, width]`.
+    pub fn shape(&self) -> [usize; 3] {
+        [self.channels, self.height, self.width]
+    }
+}
+
+/// One task's target for one sample, on the host.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TargetData {
+    /// Per-pixel values (normals, depth, ...), with a per-pixel validity mask (`true` = valid,
+    /// `height * width` entries) or `None` when every pixel is valid.
+    Dense {
+        /// The values, channel-major.
+        values: Image,
+        /// Validity per pixel.
+        valid: Option<Vec<bool>>,
+    },
+    /// Per-pixel class labels, row-major `height * width`; [`TargetData::IGNORE`] marks
+    /// pixels without a label.
+    Labels {
+        /// The labels.
+        labels: Vec<i64>,
+        /// Height in pixels.
+        height: usize,
+        /// Width in pixels.
+        width: usize,
+    },
+    /// One class for the whole image.
+    Class(i64),
+    /// A probability distribution over classes for the whole image.
+    SoftLabels(Vec<f32>),
+}
+
+impl TargetData {
+    /// The label value of pixels that have no label (as in NYUv2's PNGs).
+    pub const IGNORE: i64 = 255;
+
+    fn kind(&self) -> &'static str {
+        match self {
+            TargetData::Dense { .. } => "dense values",
+            TargetData::Labels { .. } => "per-pixel labels",
+            TargetData::Class(_) => "a class",
+            TargetData::SoftLabels(_) => "soft labels",
+        }
+    }
+}
+
+/// One image with one target per task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MultiTaskSample {
+    /// The input image.
+    pub image: Image,
+    /// One target per task, in the search space's task order.
+    pub targets: Vec<TargetData>,
+}
+
+/// One task's targets for a batch, on a device.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// Per-pixel values `[batch, channels, height, width]` and validity `[batch, 1, height,
+    /// width]` (1 = valid, 0 = invalid).
+    Dense {
+        /// The values.
+        values: Tensor<4>,
+        /// The validity mask.
+        valid: Tensor<4>,
+    },
+    /// Per-pixel labels `[batch, height, width]`, [`TargetData::IGNORE`] where unlabelled.
+    Labels(Tensor<3, Int>),
+    /// One class per image, `[batch]`.
+    Class(Tensor<1, Int>),
+    /// A class distribution per image, `[batch, classes]`.
+    SoftLabels(Tensor<2>),
+}
+
+/// A batch: images and one target per task, on a device.
+#[derive(Clone, Debug)]
+pub struct MultiTaskBatch {
+    /// Images `[batch, channels, height, width]`.
+    pub images: Tensor<4>,
+    /// One target per task.
+    pub targets: Vec<Target>,
+}
+
+impl MultiTaskBatch {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.images.dims()[0]
+    }
+
+    /// Whether the batch holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A source of multi-task samples.
+pub trait MultiTaskDataset {
+    /// Number of samples.
+    fn len(&self) -> usize;
+
+    /// Whether the dataset is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sample `index`. With `augment` the sample may be randomly augmented using that
+    /// generator (training); without it the sample is deterministic (evaluation).
+    fn sample(&self, index: usize, augment: Option<&mut SeededRng>) -> Result<MultiTaskSample>;
+
+    /// The samples at `indices`, stacked on `device`.
+    fn batch(
+        &self,
+        indices: &[usize],
+        mut augment: Option<&mut SeededRng>,
+        device: &Device,
+    ) -> Result<MultiTaskBatch> {
+        let samples = indices
+            .iter()
+            .map(|&i| self.sample(i, augment.as_deref_mut()))
+            .collect::<Result<Vec<_>>>()?;
+        collate(&samples, device)
+    }
+}
+
+/// A dataset held in memory.
+#[derive(Clone, Debug, Default)]
+pub struct InMemoryDataset {
+    samples: Vec<MultiTaskSample>,
+}
+
+impl InMemoryDataset {
+    /// A dataset of these samples.
+    pub fn new(samples: Vec<MultiTaskSample>) -> Self {
+        Self { samples }
+    }
+
+    /// The samples.
+    pub fn samples(&self) -> &[MultiTaskSample] {
+        &self.samples
+    }
+}
+
+impl MultiTaskDataset for InMemoryDataset {
+    fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    fn sample(&self, index: usize, _augment: Option<&mut SeededRng>) -> Result<MultiTaskSample> {
+        self.samples.get(index).cloned().ok_or_else(|| {
+            Error::Dataset(format!(
+                "sample {index} requested from a dataset of {}",
+                self.samples.len()
+            ))
+        })
+    }
+}
+
+/// Stacks samples into a batch on `device`.
+///
+/// # Errors
+/// No samples, or samples whose images, target counts, target kinds or target shapes differ.
+pub fn collate(samples: &[MultiTaskSample], device: &Device) -> Result<MultiTaskBatch> {
+    let first = samples
+        .first()
+        .ok_or_else(|| Error::Dataset("cannot make a batch of zero samples".into()))?;
+    let [c, h, w] = first.image.shape();
+    let mut images = Vec::with_capacity(samples.len() * c * h * w);
+    for (i, s) in samples.iter().enumerate() {
+        if s.image.shape() != [c, h, w] {
+            return Err(Error::shape(
+                format!("image of batch sample {i}"),
+                format!("{:?} like sample 0", [c, h, w]),
+                format!("{:?}", s.image.shape()),
+            ));
+        }
+        if s.targets.len() != first.targets.len() {
+            return Err(Error::shape(
+                format!("targets of batch sample {i}"),
+                first.targets.len().to_string(),
+                s.targets.len().to_string(),
+            ));
+        }
+        images.extend_from_slice(&s.image.data);
+    }
+    let n = samples.len();
+    let images = Tensor::from_data(TensorData::new(images, [n, c, h, w]), device);
+    let targets = (0..first.targets.len())
+        .map(|task| collate_target(samples, task, device))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(MultiTaskBatch { images, targets })
+}
+
+fn collate_target(samples: &[MultiTaskSample], task: usize, device: &Device) -> Result<Target> {
+    let n = samples.len();
+    let mismatch = |i: usize, what: String, got: String| {
+        Error::shape(format!("target {task} of batch sample {i}"), what, got)
+    };
+    match &samples[0].targets[task] {
+        TargetData::Dense { values, .. } => {
+            let [c, h, w] = values.shape();
+            let mut all = Vec::with_capacity(n * c * h * w);
+            let mut valid = Vec::with_capacity(n * h * w);
+            for (i, s) in samples.iter().enumerate() {
+                match &s.targets[task] {
+                    TargetData::Dense { values, valid: v } if values.shape() == [c, h, w] => {
+                        all.extend_from_slice(&values.data);
+                        match v {
+                            Some(v) if v.len() == h * w => {
+                                valid.extend(v.iter().map(|&b| if b { 1.0f32 } else { 0.0 }))
+                            }
+                            Some(v) => {
+                                return Err(mismatch(
+                                    i,
+                                    format!("{} validity flags", h * w),
+                                    v.len().to_string(),
+                                ));
+                            }
+                            None => valid.extend(std::iter::repeat_n(1.0f32, h * w)),
+                        }
+                    }
+                    other => {
+                        return Err(mismatch(
+                            i,
+                            format!("dense values of shape {:?}", [c, h, w]),
+                            describe(other),
+                        ));
+                    }
+                }
+            }
+            Ok(Target::Dense {
+                values: Tensor::from_data(TensorData::new(all, [n, c, h, w]), device),
+                valid: Tensor::from_data(TensorData::new(valid, [n, 1, h, w]), device),
+            })
+        }
+        TargetData::Labels { height, width, .. } => {
+            let (h, w) = (*height, *width);
+            let mut all = Vec::with_capacity(n * h * w);
+            for (i, s) in samples.iter().enumerate() {
+                match &s.targets[task] {
+                    TargetData::Labels {
+                        labels,
+                        height,
+                        width,
+                    } if (*height, *width) == (h, w) && labels.len() == h * w => {
+                        all.extend(labels.iter().map(|&l| l as i32))
+                    }
+                    other => {
+                        return Err(mismatch(i, format!("{h} x {w} labels"), describe(other)));
+                    }
+                }
+            }
+            Ok(Target::Labels(Tensor::from_data(
+                TensorData::new(all, [n, h, w]),
+                device,
+            )))
+        }
+        TargetData::Class(_) => {
+            let mut all = Vec::with_capacity(n);
+            for (i, s) in samples.iter().enumerate() {
+                match &s.targets[task] {
+                    TargetData::Class(c) => all.push(*c as i32),
+                    other => return Err(mismatch(i, "a class".into(), describe(other))),
+                }
+            }
+            Ok(Target::Class(Tensor::from_data(
+                TensorData::new(all, [n]),
+                device,
+            )))
+        }
+        TargetData::SoftLabels(first) => {
+            let k = first.len();
+            let mut all = Vec::with_capacity(n * k);
+            for (i, s) in samples.iter().enumerate() {
+                match &s.targets[task] {
+                    TargetData::SoftLabels(p) if p.len() == k => all.extend_from_slice(p),
+                    other => {
+                        return Err(mismatch(i, format!("{k} soft labels"), describe(other)));
+                    }
+                }
+            }
+            Ok(Target::SoftLabels(Tensor::from_data(
+                TensorData::new(all, [n, k]),
+                device,
+            )))
+        }
+    }
+}
+
+fn describe(target: &TargetData) -> String {
+    match target {
+        TargetData::Dense { values, .. } => format!("dense values of shape {:?}", values.shape()),
+        TargetData::Labels { height, width, .. } => format!("{height} x {width} labels"),
+        TargetData::SoftLabels(p) => format!("{} soft labels", p.len()),
+        other => other.kind().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(v: f32) -> MultiTaskSample {
+        MultiTaskSample {
+            image: Image::new(vec![v; 2 * 2 * 3], 2, 2, 3).unwrap(),
+            targets: vec![
+                TargetData::Dense {
+                    values: Image::new(vec![v; 6], 1, 2, 3).unwrap(),
+                    valid: Some(vec![true, false, true, true, true, true]),
+                },
+                TargetData::Labels {
+                    labels: vec![0, 1, 255, 1, 0, 0],
+                    height: 2,
+                    width: 3,
+                },
+                TargetData::Class(3),
+            ],
+        }
+    }
+
+    #[test]
+    fn collates_samples_into_tensors() {
+        let device = Device::flex();
+        let batch = collate(&[sample(1.0), sample(2.0)], &device).unwrap();
+        assert_eq!(batch.images.dims(), [2, 2, 2, 3]);
+        match &batch.targets[0] {
+            Target::Dense { values, valid } => {
+                assert_eq!(values.dims(), [2, 1, 2, 3]);
+                assert_eq!(valid.dims(), [2, 1, 2, 3]);
+                let sum: f32 = valid.clone().sum().into_scalar();
+                assert_eq!(sum, 10.0);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&batch.targets[1], Target::Labels(t) if t.dims() == [2, 2, 3]));
+        assert!(matches!(&batch.targets[2], Target::Class(t) if t.dims() == [2]));
+    }
+
+    #[test]
+    fn mismatched_samples_are_errors() {
+        let device = Device::flex();
+        let mut odd = sample(1.0);
+        odd.image = Image::new(vec![0.0; 2 * 3 * 3], 2, 3, 3).unwrap();
+        let err = collate(&[sample(1.0), odd], &device).unwrap_err().to_string();
+        assert!(err.contains("image of batch sample 1"), "{err}");
+        let mut odd = sample(1.0);
+        odd.targets[2] = TargetData::SoftLabels(vec![0.5, 0.5]);
+        let err = collate(&[sample(1.0), odd], &device).unwrap_err().to_string();
+        assert!(err.contains("target 2 of batch sample 1"), "{err}");
+        assert!(collate(&[], &device).is_err());
+        assert!(Image::new(vec![0.0; 5], 1, 2, 3).is_err());
+        let data = InMemoryDataset::new(vec![sample(0.0)]);
+        assert!(data.sample(3, None).is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! Networks assembled from branches and fusions: the [`Supernet`] searched over, and the
+//! derived network it yields.
+
+mod supernet;
+
+pub use supernet::{ParameterRoles, Supernet};

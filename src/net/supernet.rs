@@ -1,0 +1,343 @@
+//! The supernet: every task branch, a fusion at every node, and the architecture logits.
+
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::tensor::{Device, Tensor};
+use crate::rng::SeededRng;
+
+use crate::arch::{Architecture, ArchitectureParameters, EdgeWeights};
+use crate::branch::TaskBranch;
+use crate::fusion::{FusionConfig, NodeFusion, resize_bilinear};
+use crate::space::{NodeId, ScheduleStep, SearchSpace};
+use crate::{Error, Result};
+
+/// All task branches joined by a fusion at every node that has candidate edges, with one
+/// architecture logit per edge.
+///
+/// One forward runs the space's schedule: each task's layer on its own fused input gives the
+/// node's pre-fusion feature; each fusion mixes that feature with the connectivity-weighted
+/// pre-fusion features of its edges' sources (resized once per source and size, and shared by
+/// every edge that needs it). Inactive edges (weight exactly 0 under a discrete connectivity)
+/// are skipped. A node without candidate edges passes its feature through.
+#[derive(Module, Debug)]
+pub struct Supernet<B: TaskBranch> {
+    /// One branch per task, in the space's task order.
+    pub branches: Vec<B>,
+    /// `fusions[task][layer]`: the node's fusion, `None` where the node has no candidate edge.
+    pub fusions: Vec<Vec<Option<NodeFusion>>>,
+    /// The architecture logits, one per candidate edge.
+    pub architecture: ArchitectureParameters,
+    #[module(skip)]
+    space: SearchSpace,
+    /// For every node (flattened), the schedule position after which its pre-fusion feature is
+    /// no longer read.
+    #[module(skip)]
+    last_use: Vec<usize>,
+    /// Whether pruned edges were dropped ([`Supernet::derive`]).
+    derived: bool,
+}
+
+impl<B: TaskBranch> Supernet<B> {
+    /// Joins `branches` (one per task of `space`, in its task order) with fusions built by
+    /// `fusion`, whose random draws (Kaiming init) come from `seed`.
+    ///
+    /// # Errors
+    /// A branch count different from the space's task count, a branch whose nodes differ from
+    /// the space's description of its task, branches expecting different input channels, or an
+    /// invalid fusion configuration.
+    pub fn new(
+        space: &SearchSpace,
+        branches: Vec<B>,
+        fusion: FusionConfig,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        if branches.len() != space.num_tasks() {
+            return Err(Error::shape(
+                "supernet branches",
+                format!("{} (one per task: {:?})", space.num_tasks(), space.tasks()),
+                branches.len().to_string(),
+            ));
+        }
+        for (task, branch) in branches.iter().enumerate() {
+            let name = &space.tasks()[task];
+            let described = branch.describe(name);
+            let expected: Vec<_> = space
+                .nodes(task)
+                .iter()
+                .map(|n| (n.stage, n.channels, n.stride))
+                .collect();
+            let actual: Vec<_> = described
+                .nodes
+                .iter()
+                .map(|n| (n.stage, n.channels, n.stride))
+                .collect();
+            if expected != actual {
+                return Err(Error::shape(
+                    format!("branch of task `{name}` (nodes as (stage, channels, stride))"),
+                    format!("{expected:?}"),
+                    format!("{actual:?}"),
+                ));
+            }
+        }
+        let input_channels = branches[0].input_channels();
+        if let Some((task, b)) = branches
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.input_channels() != input_channels)
+        {
+            return Err(Error::shape(
+                format!("input channels of branch `{}`", space.tasks()[task]),
+                format!("{input_channels} like branch `{}`", space.tasks()[0]),
+                b.input_channels().to_string(),
+            ));
+        }
+        let mut rng = SeededRng::new(seed);
+        let mut fusions = Vec::with_capacity(space.num_tasks());
+        for task in 0..space.num_tasks() {
+            let mut row = Vec::with_capacity(space.nodes(task).len());
+            for layer in 0..space.nodes(task).len() {
+                row.push(fusion.init(space, NodeId::new(task, layer), &mut rng, device)?);
+            }
+            fusions.push(row);
+        }
+        Ok(Self {
+            branches,
+            fusions,
+            architecture: ArchitectureParameters::new(space.num_edges(), device),
+            last_use: last_uses(space),
+            space: space.clone(),
+            derived: false,
+        })
+    }
+
+    /// The search space this supernet spans.
+    pub fn space(&self) -> &SearchSpace {
+        &self.space
+    }
+
+    /// Whether this is a derived network ([`Supernet::derive`]).
+    pub fn is_derived(&self) -> bool {
+        self.derived
+    }
+
+    /// The task outputs for `images` (`[batch, channels, height, width]`) with the edges
+    /// weighted by `weights`: one `[batch, outputs, h, w]` tensor per task.
+    ///
+    /// # Errors
+    /// Images with other channels than the branches expect, or weights for another number of
+    /// edges.
+    pub fn forward(&self, images: Tensor<4>, weights: &EdgeWeights) -> Result<Vec<Tensor<4>>> {
+        let [_, channels, _, _] = images.dims();
+        let expected = self.branches[0].input_channels();
+        if channels != expected {
+            return Err(Error::shape("supernet input", format!("{expected} channels"), channels.to_string()));
+        }
+        if weights.len() != self.space.num_edges() {
+            return Err(Error::shape(
+                "edge weights",
+                format!("{} (one per edge)", self.space.num_edges()),
+                weights.len().to_string(),
+            ));
+        }
+        let tasks = self.space.num_tasks();
+        let offsets = node_offsets(&self.space);
+        let mut pre: Vec<Option<Tensor<4>>> = vec![None; *offsets.last().unwrap_or(&0)];
+        let mut fused: Vec<Option<Tensor<4>>> = vec![None; tasks];
+        let mut resized: HashMap<(NodeId, [usize; 2]), Tensor<4>> = HashMap::new();
+        for (position, step) in self.space.schedule().iter().enumerate() {
+            match *step {
+                ScheduleStep::Layer(node) => {
+                    let input = if node.layer == 0 {
+                        images.clone()
+                    } else {
+                        fused[node.task].take().unwrap_or_else(|| images.clone())
+                    };
+                    let feature = self.branches[node.task].layer_forward(node.layer, input);
+                    pre[offsets[node.task] + node.layer] = Some(feature);
+                }
+                ScheduleStep::Fuse(node) => {
+                    let Some(own) = pre[offsets[node.task] + node.layer].clone() else {
+                        continue;
+                    };
+                    let out = match &self.fusions[node.task][node.layer] {
+                        None => own,
+                        Some(fusion) => {
+                            let [_, _, h, w] = own.dims();
+                            let sources = fusion
+                                .inputs()
+                                .iter()
+                                .map(|input| {
+                                    if !weights.active[input.edge] {
+                                        return None;
+                                    }
+                                    let source = self.space.edges()[input.edge].source;
+                                    let key = (source, [h, w]);
+                                    if let Some(t) = resized.get(&key) {
+                                        return Some(t.clone());
+                                    }
+                                    let feature =
+                                        pre[offsets[source.task] + source.layer].clone()?;
+                                    let t = resize_bilinear(feature, [h, w], false);
+                                    resized.insert(key, t.clone());
+                                    Some(t)
+                                })
+                                .collect();
+                            fusion.forward(own, sources, &weights.values)
+                        }
+                    };
+                    fused[node.task] = Some(out);
+                }
+            }
+            // Release pre-fusion features (and their resized copies) nobody reads any more.
+            for (flat, &last) in self.last_use.iter().enumerate() {
+                if last == position && pre[flat].is_some() {
+                    pre[flat] = None;
+                    let task = offsets.iter().rposition(|&o| o <= flat).unwrap_or(0);
+                    let node = NodeId::new(task, flat - offsets[task]);
+                    resized.retain(|(n, _), _| *n != node);
+                }
+            }
+        }
+        Ok(fused
+            .into_iter()
+            .zip(&self.branches)
+            .map(|(x, branch)| branch.head_forward(x.unwrap_or_else(|| images.clone())))
+            .collect())
+    }
+
+    /// The derived network of `architecture`: logits set to the architecture's, and every
+    /// fusion's pruned inputs dropped (their weight slices removed), so that the forward under
+    /// [`Connectivity::Hard`](crate::arch::Connectivity::Hard) equals the supernet's with
+    /// zeros for pruned edges, at a lower cost. Nodes keep their fusion even when all their
+    /// edges are pruned, as in the reference.
+    ///
+    /// # Errors
+    /// An architecture searched over a different space.
+    pub fn derive(self, architecture: &Architecture) -> Result<Self> {
+        architecture.check_space(&self.space)?;
+        let mask = architecture.mask();
+        let device = self.architecture.logits.device();
+        let fusions = self
+            .fusions
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|f| f.map(|f| f.prune(|edge| mask[edge])))
+                    .collect()
+            })
+            .collect();
+        let mut logits = ArchitectureParameters::from_logits(&architecture.logits(), &device);
+        logits.logits.id = self.architecture.logits.id;
+        Ok(Self {
+            branches: self.branches,
+            fusions,
+            architecture: logits,
+            space: self.space,
+            last_use: self.last_use,
+            derived: true,
+        })
+    }
+
+    /// The supernet's parameters by role, for per-group learning rates and weight decay.
+    pub fn parameter_roles(&self) -> ParameterRoles {
+        let mut roles = ParameterRoles {
+            architecture: self.architecture.logits.id,
+            ..Default::default()
+        };
+        for branch in &self.branches {
+            let (weights, biases) = branch.classifier_parameters();
+            for (id, rank) in collect_parameters(branch) {
+                if weights.contains(&id) {
+                    roles.classifier_weights.push(id);
+                } else if biases.contains(&id) {
+                    roles.classifier_biases.push(id);
+                } else {
+                    roles.backbone.push(id);
+                }
+                if rank < 2 {
+                    roles.no_decay.push(id);
+                }
+            }
+        }
+        for row in &self.fusions {
+            for (id, rank) in row.iter().flat_map(collect_parameters) {
+                roles.fusion.push(id);
+                if rank < 2 {
+                    roles.no_decay.push(id);
+                }
+            }
+        }
+        roles
+    }
+}
+
+/// The trainable parameters of a supernet sorted by what they are.
+#[derive(Clone, Debug, Default)]
+pub struct ParameterRoles {
+    /// Branch layers other than the last classifier.
+    pub backbone: Vec<ParamId>,
+    /// The last classifier's weights.
+    pub classifier_weights: Vec<ParamId>,
+    /// The last classifier's biases.
+    pub classifier_biases: Vec<ParamId>,
+    /// Fusion weights and batch norms.
+    pub fusion: Vec<ParamId>,
+    /// The architecture logits.
+    pub architecture: ParamId,
+    /// Parameters of rank below 2 (biases, batch-norm scales and shifts): no weight decay.
+    pub no_decay: Vec<ParamId>,
+}
+
+impl ParameterRoles {
+    /// Every network weight (all roles but the architecture logits).
+    pub fn weights(&self) -> Vec<ParamId> {
+        let mut all = self.backbone.clone();
+        all.extend(&self.classifier_weights);
+        all.extend(&self.classifier_biases);
+        all.extend(&self.fusion);
+        all
+    }
+}
+
+fn collect_parameters<M: Module>(module: &M) -> Vec<(ParamId, usize)> {
+    struct Collect(Vec<(ParamId, usize)>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push((param.id, D));
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    module.visit(&mut collect);
+    collect.0
+}
+
+fn node_offsets(space: &SearchSpace) -> Vec<usize> {
+    let mut offsets = Vec::with_capacity(space.num_tasks() + 1);
+    let mut total = 0;
+    for task in 0..space.num_tasks() {
+        offsets.push(total);
+        total += space.nodes(task).len();
+    }
+    offsets.push(total);
+    offsets
+}
+
+/// For every node, the last schedule position that reads its pre-fusion feature: its own
+/// fusion, or the fusion of any target it is a source for.
+fn last_uses(space: &SearchSpace) -> Vec<usize> {
+    let offsets = node_offsets(space);
+    let mut last = vec![0usize; *offsets.last().unwrap_or(&0)];
+    for (position, step) in space.schedule().iter().enumerate() {
+        if let ScheduleStep::Fuse(target) = *step {
+            let own = offsets[target.task] + target.layer;
+            last[own] = last[own].max(position);
+            for edge in &space.edges()[space.incoming(target)] {
+                let source = offsets[edge.source.task] + edge.source.layer;
+                last[source] = last[source].max(position);
+            }
+        }
+    }
+    last
+}
