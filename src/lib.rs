@@ -1,14 +1,67 @@
-//! mtl-nas
+//! # mtl-nas
+//!
+//! Multi-task neural architecture search (MTL-NAS, Gao et al., CVPR 2020) on
+//! [burn](https://burn.dev). Describe one network ("branch") per task; the search space puts a
+//! candidate [`FusionEdge`](space::FusionEdge) from nodes of every task into nodes of every
+//! other task; NDDR fusion at every node mixes a node's own feature with its edges' sources;
+//! one logit per edge, trained with a minimal-entropy regulariser, decides which edges stay.
+//! The searched network is evaluated as it is, without retraining.
+//!
+//! ```
+//! use mtl_nas::prelude::*;
+//!
+//! # fn main() -> mtl_nas::Result<()> {
+//! let device = Device::flex().autodiff();
+//! let mut rng = SeededRng::new(0);
+//! // Two tasks; each branch sees one channel of a 2-channel image (its own "modality").
+//! let branch = |t: usize, rng: &mut SeededRng| {
+//!     SmallCnnConfig::new(2, vec![(2, 8)], 1).with_input_view(t, 1).init(rng, &device)
+//! };
+//! let branches = vec![branch(0, &mut rng)?, branch(1, &mut rng)?];
+//! let space = SearchSpace::from_branches(
+//!     &[branches[0].describe("a"), branches[1].describe("b")],
+//!     EdgeRule::same_stage(),
+//! )?;
+//! let net = Supernet::new(&space, branches, FusionConfig::nddr(1.0, 0.0), 0, &device)?;
+//! let tasks: Vec<Box<dyn Task>> = vec![
+//!     Box::new(DenseRegression::new("a", 1, RegressionLoss::L2)),
+//!     Box::new(DenseRegression::new("b", 1, RegressionLoss::L2)),
+//! ];
+//! // Both tasks must reproduce channel 0, which only branch `a` sees.
+//! let data = CrossModalCopy::new(2, 8, 32, 1).generate()?;
+//! let config = SearchConfig { steps: 5, batch_size: 8, ..Default::default() };
+//! let outcome = Search::new(config).run(net, &tasks, &data)?;
+//! println!("{}", outcome.architecture); // which edges were kept, with their logits
+//! let losses = evaluate_losses(&outcome.network, &tasks, &data, Connectivity::Hard, 16, 0)?;
+//! assert_eq!(losses.len(), 2);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Layout
+//! - [`space`]: nodes, candidate edges, edge rules (pure data, serde).
+//! - [`arch`]: one logit per edge, connectivity relaxations, the entropy and L1 regularisers,
+//!   and the discrete [`Architecture`](arch::Architecture).
+//! - [`fusion`]: NDDR and cross-stitch fusion, their initialisations, bilinear resize.
+//! - [`branch`]: task networks that describe their nodes ([`TaskBranch`](branch::TaskBranch)).
+//! - [`net`]: the [`Supernet`](net::Supernet) and the derived network.
+//! - [`task`]: task losses. [`data`]: samples, batches, datasets, the train/search split.
+//! - [`search`]: the configuration, the alternating search, evaluation.
+//!
+//! Every default follows the authors' PyTorch reference implementation (bhpfelix/MTLNAS)
+//! unless its documentation says otherwise, and says why.
 #![warn(missing_docs)]
 
 pub mod arch;
 pub mod branch;
 pub mod data;
-pub mod fusion;
 mod error;
-pub mod rng;
+pub mod fusion;
 pub mod io;
 pub mod net;
+pub mod prelude;
+pub mod rng;
+pub mod search;
 pub mod space;
 pub mod task;
 

@@ -82,7 +82,10 @@ impl<'de> Deserialize<'de> for SeededRng {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let bytes = Vec::<u8>::deserialize(deserializer)?;
         Self::from_state(&bytes).ok_or_else(|| {
-            serde::de::Error::custom(format!("generator state must be 49 bytes, got {}", bytes.len()))
+            serde::de::Error::custom(format!(
+                "generator state must be 49 bytes, got {}",
+                bytes.len()
+            ))
         })
     }
 }
@@ -116,6 +119,9 @@ mod tests {
         let mut a = SeededRng::stream(1, 0);
         let mut b = SeededRng::stream(1, 1);
         assert_ne!(a.random::<u64>(), b.random::<u64>());
-        assert_eq!(SeededRng::new(5).random::<u64>(), SeededRng::new(5).random::<u64>());
+        assert_eq!(
+            SeededRng::new(5).random::<u64>(),
+            SeededRng::new(5).random::<u64>()
+        );
     }
 }

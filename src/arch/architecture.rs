@@ -135,9 +135,8 @@ impl Architecture {
         let path = path.as_ref();
         let raw: Architecture = io::read_json(path)?;
         let space = raw.space.clone().rebuild()?;
-        let invalid = |reason: String| {
-            Error::ArchitectureMismatch(format!("{}: {reason}", path.display()))
-        };
+        let invalid =
+            |reason: String| Error::ArchitectureMismatch(format!("{}: {reason}", path.display()));
         if raw.edges.len() != space.num_edges() {
             return Err(invalid(format!(
                 "{} edge decisions for {} candidate edges",

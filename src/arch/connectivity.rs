@@ -113,7 +113,8 @@ impl ArchitectureParameters {
                 let noise: Vec<f32> = (0..n).map(|_| logistic_noise(rng) as f32).collect();
                 if temperature <= 0.0 {
                     let host = self.logit_values();
-                    let mask: Vec<bool> = host.iter().zip(&noise).map(|(a, l)| a + l > 0.0).collect();
+                    let mask: Vec<bool> =
+                        host.iter().zip(&noise).map(|(a, l)| a + l > 0.0).collect();
                     return EdgeWeights::from_mask(&mask, &device);
                 }
                 let noise = Tensor::from_data(TensorData::new(noise, [n]), &device);
@@ -142,7 +143,9 @@ impl ArchitectureParameters {
 /// `ln u - ln(1 - u)` for `u ~ U(0, 1)`: a standard logistic sample.
 fn logistic_noise(rng: &mut impl Rng) -> f64 {
     // `random::<f64>()` lies in [0, 1); keep u strictly inside (0, 1).
-    let u: f64 = rng.random::<f64>().clamp(f64::MIN_POSITIVE, 1.0 - f64::EPSILON);
+    let u: f64 = rng
+        .random::<f64>()
+        .clamp(f64::MIN_POSITIVE, 1.0 - f64::EPSILON);
     u.ln() - (1.0 - u).ln()
 }
 
@@ -218,7 +221,10 @@ mod tests {
             );
         }
         // At exactly T = 0 the sample is hard and skipped edges are inactive.
-        let c = params.connectivity(Connectivity::RelaxedBernoulli { temperature: 0.0 }, &mut rng);
+        let c = params.connectivity(
+            Connectivity::RelaxedBernoulli { temperature: 0.0 },
+            &mut rng,
+        );
         for (active, v) in c.active.iter().zip(tensor_to_vec(c.values)) {
             assert_eq!(*active, v == 1.0);
             assert!(v == 0.0 || v == 1.0);
@@ -230,9 +236,15 @@ mod tests {
         let device = Device::flex();
         let params = ArchitectureParameters::from_logits(&[0.3; 64], &device);
         let mut rng = SeededRng::new(3);
-        let c = params.connectivity(Connectivity::RelaxedBernoulli { temperature: 1e-6 }, &mut rng);
+        let c = params.connectivity(
+            Connectivity::RelaxedBernoulli { temperature: 1e-6 },
+            &mut rng,
+        );
         let values = tensor_to_vec(c.values);
-        let binary = values.iter().filter(|&&v| !(1e-3..=1.0 - 1e-3).contains(&v)).count();
+        let binary = values
+            .iter()
+            .filter(|&&v| !(1e-3..=1.0 - 1e-3).contains(&v))
+            .count();
         assert!(binary >= 63, "{values:?}");
     }
 }

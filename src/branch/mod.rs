@@ -7,7 +7,7 @@ mod small_cnn;
 
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
 
-use burn::module::{Module, ParamId};
+use burn::module::{Module, ModuleDisplay, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
@@ -19,7 +19,7 @@ use crate::space::BranchDescription;
 ///
 /// Node `0` is computed from the input image, node `l` from the (fused) node `l - 1`, and the
 /// head from the (fused) last node.
-pub trait TaskBranch: Module {
+pub trait TaskBranch: Module + ModuleDisplay {
     /// Describes the branch's nodes for [`SearchSpace::from_branches`](crate::space::SearchSpace::from_branches).
     fn describe(&self, task: &str) -> BranchDescription;
 
@@ -54,7 +54,9 @@ pub(crate) fn kaiming_conv(
     device: &Device,
 ) -> Conv2d {
     let mut conv = Conv2dConfig::new(channels, [kernel, kernel])
-        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
         .with_dilation([dilation, dilation])
         .with_bias(false)
         .with_initializer(Initializer::Zeros)

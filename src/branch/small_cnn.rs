@@ -70,12 +70,16 @@ impl SmallCnnConfig {
     /// No stage, a stage with zero layers or channels, zero outputs, or an input view outside
     /// the input's channels.
     pub fn init(&self, rng: &mut impl Rng, device: &Device) -> Result<SmallCnn> {
-        let invalid = |field: &str, reason: &str| Error::config(format!("small_cnn.{field}"), reason);
+        let invalid =
+            |field: &str, reason: &str| Error::config(format!("small_cnn.{field}"), reason);
         if self.stages.is_empty() {
             return Err(invalid("stages", "at least one stage is needed"));
         }
         if self.stages.iter().any(|&(l, c)| l == 0 || c == 0) {
-            return Err(invalid("stages", "every stage needs at least one layer and one channel"));
+            return Err(invalid(
+                "stages",
+                "every stage needs at least one layer and one channel",
+            ));
         }
         if self.outputs == 0 {
             return Err(invalid("outputs", "must be at least 1"));
@@ -116,7 +120,8 @@ impl SmallCnnConfig {
         }
         // Head: 1x1 convolution with bias, weights N(0, 0.01), bias 0 (DeepLab's classifier).
         let mut head = kaiming_conv([channels, self.outputs], 1, 0, 1, rng, device);
-        head.weight = crate::fusion::normal_param([self.outputs, channels, 1, 1], 0.01, rng, device);
+        head.weight =
+            crate::fusion::normal_param([self.outputs, channels, 1, 1], 0.01, rng, device);
         head.bias = Some(Param::from_tensor(Tensor::from_data(
             TensorData::new(vec![0.0f32; self.outputs], [self.outputs]),
             device,

@@ -5,11 +5,13 @@
 //! device.
 
 mod split;
+mod toy;
 
 pub use split::EpochSplit;
+pub use toy::CrossModalCopy;
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::rng::SeededRng;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::{Error, Result};
 
@@ -35,7 +37,10 @@ impl Image {
         if data.len() != channels * height * width {
             return Err(Error::shape(
                 "image",
-                format!("{channels} x {height} x {width} = {} values", channels * height * width),
+                format!(
+                    "{channels} x {height} x {width} = {} values",
+                    channels * height * width
+                ),
                 data.len().to_string(),
             ));
         }
@@ -104,6 +109,8 @@ pub struct MultiTaskSample {
 }
 
 /// One task's targets for a batch, on a device.
+// A batch holds one target per task; boxing the larger variant would only add allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Target {
     /// Per-pixel values `[batch, channels, height, width]` and validity `[batch, 1, height,
@@ -390,11 +397,15 @@ mod tests {
         let device = Device::flex();
         let mut odd = sample(1.0);
         odd.image = Image::new(vec![0.0; 2 * 3 * 3], 2, 3, 3).unwrap();
-        let err = collate(&[sample(1.0), odd], &device).unwrap_err().to_string();
+        let err = collate(&[sample(1.0), odd], &device)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("image of batch sample 1"), "{err}");
         let mut odd = sample(1.0);
         odd.targets[2] = TargetData::SoftLabels(vec![0.5, 0.5]);
-        let err = collate(&[sample(1.0), odd], &device).unwrap_err().to_string();
+        let err = collate(&[sample(1.0), odd], &device)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("target 2 of batch sample 1"), "{err}");
         assert!(collate(&[], &device).is_err());
         assert!(Image::new(vec![0.0; 5], 1, 2, 3).is_err());

@@ -25,11 +25,11 @@ pub struct EpochSplit {
 }
 
 impl EpochSplit {
-    /// A split of `len` samples, `train_fraction` of them for weights, shuffled by `seed`.
+    /// A split of `len` samples, `train_fraction` of them for weights, shuffled by `rng`.
     ///
     /// # Errors
     /// A fraction outside (0, 1), or one that leaves either part empty.
-    pub fn new(len: usize, train_fraction: f64, seed: u64) -> Result<Self> {
+    pub fn new(len: usize, train_fraction: f64, rng: SeededRng) -> Result<Self> {
         if !(train_fraction > 0.0 && train_fraction < 1.0) {
             return Err(Error::config(
                 "train_split",
@@ -50,7 +50,7 @@ impl EpochSplit {
         let mut split = Self {
             len,
             train_len,
-            rng: SeededRng::new(seed),
+            rng,
             order: Vec::new(),
             train_cursor: 0,
             search_order: Vec::new(),
@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn parts_are_disjoint_and_redrawn_each_epoch() {
-        let mut split = EpochSplit::new(10, 0.5, 1).unwrap();
+        let mut split = EpochSplit::new(10, 0.5, SeededRng::new(1)).unwrap();
         let mut train = HashSet::new();
         let mut search = HashSet::new();
         for _ in 0..2 {
@@ -134,12 +134,16 @@ mod tests {
             seen_train.extend(split.next_train(5));
         }
         assert!(split.epoch() >= 20);
-        assert_eq!(seen_train.len(), 10, "every sample trains weights in some epoch");
+        assert_eq!(
+            seen_train.len(),
+            10,
+            "every sample trains weights in some epoch"
+        );
     }
 
     #[test]
     fn large_train_fraction_does_not_run_out_of_search_data() {
-        let mut split = EpochSplit::new(10, 0.8, 2).unwrap();
+        let mut split = EpochSplit::new(10, 0.8, SeededRng::new(2)).unwrap();
         for _ in 0..10 {
             assert_eq!(split.next_search(3).len(), 2);
             assert_eq!(split.next_train(3).len(), 3);
@@ -149,17 +153,19 @@ mod tests {
     #[test]
     fn impossible_fractions_are_errors() {
         for f in [0.0, 1.0, -0.5, 1.5, f64::NAN] {
-            assert!(EpochSplit::new(10, f, 0).is_err(), "{f}");
+            assert!(EpochSplit::new(10, f, SeededRng::new(0)).is_err(), "{f}");
         }
-        assert!(EpochSplit::new(1, 0.5, 0).is_err());
-        let err = EpochSplit::new(3, 0.1, 0).unwrap_err().to_string();
+        assert!(EpochSplit::new(1, 0.5, SeededRng::new(0)).is_err());
+        let err = EpochSplit::new(3, 0.1, SeededRng::new(0))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("train_split"), "{err}");
     }
 
     #[test]
     fn same_seed_same_order() {
-        let mut a = EpochSplit::new(50, 0.5, 9).unwrap();
-        let mut b = EpochSplit::new(50, 0.5, 9).unwrap();
+        let mut a = EpochSplit::new(50, 0.5, SeededRng::new(9)).unwrap();
+        let mut b = EpochSplit::new(50, 0.5, SeededRng::new(9)).unwrap();
         for _ in 0..30 {
             assert_eq!(a.next_train(4), b.next_train(4));
             assert_eq!(a.next_search(4), b.next_search(4));

@@ -172,6 +172,9 @@ pub struct FusionInput {
 }
 
 /// The fusion of one node, of either kind.
+// One per node, built once: the size difference costs nothing worth a Box (which burn's
+// Module derive would also have to see through).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum NodeFusion {
     /// NDDR fusion.
@@ -256,7 +259,8 @@ pub(crate) fn normal_param<const D: usize>(
     device: &Device,
 ) -> Param<Tensor<D>> {
     let count = shape.iter().product();
-    let normal = Normal::new(0.0, std).unwrap_or_else(|_| Normal::new(0.0, 1.0).expect("unit normal"));
+    let normal =
+        Normal::new(0.0, std).unwrap_or_else(|_| Normal::new(0.0, 1.0).expect("unit normal"));
     let values: Vec<f32> = (0..count).map(|_| normal.sample(rng) as f32).collect();
     Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }

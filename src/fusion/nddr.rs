@@ -8,7 +8,9 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
 
-use super::{FusionConfig, FusionInit, FusionInput, edge_weight, normal_param, write_identity_block};
+use super::{
+    FusionConfig, FusionInit, FusionInput, edge_weight, normal_param, write_identity_block,
+};
 
 /// NDDR fusion of one node (Gao et al., CVPR 2019).
 ///
@@ -177,7 +179,13 @@ mod tests {
         // v gives (v - mean) / sqrt(var + eps) with the biased variance.
         let device = Device::flex().autodiff();
         let mut rng = SeededRng::new(1);
-        let fusion = NddrFusion::new(2, inputs(), &FusionConfig::nddr(1.0, 0.0), &mut rng, &device);
+        let fusion = NddrFusion::new(
+            2,
+            inputs(),
+            &FusionConfig::nddr(1.0, 0.0),
+            &mut rng,
+            &device,
+        );
         // own: batch 1, channel 0 = [1, 2, 3, 6], channel 1 = [-1, -1, 1, 1].
         let own = Tensor::<4>::from_floats(
             [[[[1.0, 2.0], [3.0, 6.0]], [[-1.0, -1.0], [1.0, 1.0]]]],
@@ -189,7 +197,8 @@ mod tests {
         let out = tensor_to_vec(fusion.forward(own, vec![Some(a), Some(b)], &weights));
         // Channel 0: mean 3, biased var (4 + 1 + 0 + 9) / 4 = 3.5; eps 1e-3.
         let s0 = (3.5f32 + 1e-3).sqrt();
-        let expected0 = [(1.0 - 3.0) / s0, (2.0 - 3.0) / s0, 0.0, (6.0 - 3.0) / s0].map(|v: f32| v.max(0.0));
+        let expected0 =
+            [(1.0 - 3.0) / s0, (2.0 - 3.0) / s0, 0.0, (6.0 - 3.0) / s0].map(|v: f32| v.max(0.0));
         // Channel 1: mean 0, var 1.
         let s1 = (1.0f32 + 1e-3).sqrt();
         let expected1 = [0.0, 0.0, 1.0 / s1, 1.0 / s1];
@@ -203,7 +212,13 @@ mod tests {
         // (own, sources) = (0.5, 0.5), d = 2: blocks [0.5 I, 0.25 I(2x2), 0.25 I(2x3)].
         let device = Device::flex();
         let mut rng = SeededRng::new(1);
-        let fusion = NddrFusion::new(2, inputs(), &FusionConfig::nddr(0.5, 0.5), &mut rng, &device);
+        let fusion = NddrFusion::new(
+            2,
+            inputs(),
+            &FusionConfig::nddr(0.5, 0.5),
+            &mut rng,
+            &device,
+        );
         let w = tensor_to_vec(fusion.weight.val());
         #[rustfmt::skip]
         let expected = [
@@ -232,8 +247,14 @@ mod tests {
     fn pruning_equals_feeding_zeros_and_skipping_equals_zero_weight() {
         let device = Device::flex();
         let mut rng = SeededRng::new(3);
-        let fusion =
-            NddrFusion::new(2, inputs(), &FusionConfig::nddr_kaiming(), &mut rng, &device).valid();
+        let fusion = NddrFusion::new(
+            2,
+            inputs(),
+            &FusionConfig::nddr_kaiming(),
+            &mut rng,
+            &device,
+        )
+        .valid();
         let own = Tensor::<4>::random([2, 2, 3, 3], burn::tensor::Distribution::Default, &device);
         let a = Tensor::<4>::random([2, 2, 3, 3], burn::tensor::Distribution::Default, &device);
         let b = Tensor::<4>::random([2, 3, 3, 3], burn::tensor::Distribution::Default, &device);

@@ -55,7 +55,11 @@ fn interpolation(
 ) -> Tensor<4> {
     let matrix = bilinear_matrix(input, output, align_corners);
     let tensor = Tensor::<2>::from_data(TensorData::new(matrix, [output, input]), device);
-    let tensor = if transpose { tensor.transpose() } else { tensor };
+    let tensor = if transpose {
+        tensor.transpose()
+    } else {
+        tensor
+    };
     tensor.unsqueeze::<4>()
 }
 

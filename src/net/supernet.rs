@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
+use crate::rng::SeededRng;
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Device, Tensor};
-use crate::rng::SeededRng;
 
 use crate::arch::{Architecture, ArchitectureParameters, EdgeWeights};
 use crate::branch::TaskBranch;
@@ -132,7 +132,11 @@ impl<B: TaskBranch> Supernet<B> {
         let [_, channels, _, _] = images.dims();
         let expected = self.branches[0].input_channels();
         if channels != expected {
-            return Err(Error::shape("supernet input", format!("{expected} channels"), channels.to_string()));
+            return Err(Error::shape(
+                "supernet input",
+                format!("{expected} channels"),
+                channels.to_string(),
+            ));
         }
         if weights.len() != self.space.num_edges() {
             return Err(Error::shape(

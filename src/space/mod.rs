@@ -519,7 +519,13 @@ mod tests {
     fn vgg(task: &str) -> BranchDescription {
         BranchDescription::from_stages(
             task,
-            &[(2, 64, 1), (2, 128, 2), (3, 256, 4), (3, 512, 8), (3, 512, 8)],
+            &[
+                (2, 64, 1),
+                (2, 128, 2),
+                (3, 256, 4),
+                (3, 512, 8),
+                (3, 512, 8),
+            ],
         )
     }
 
@@ -527,8 +533,8 @@ mod tests {
     fn reference_rule_gives_24_edges_per_direction() {
         // In-degrees per target layer under depth_limited_connectivity_matrix([2,2,3,3,3], 3):
         // blocks of 2 give 1 + 2, blocks of 3 give 1 + 2 + 3; 3 + 3 + 6 + 6 + 6 = 24.
-        let two = SearchSpace::from_branches(&[vgg("a"), vgg("b")], EdgeRule::same_stage())
-            .unwrap();
+        let two =
+            SearchSpace::from_branches(&[vgg("a"), vgg("b")], EdgeRule::same_stage()).unwrap();
         assert_eq!(two.num_edges(), 48);
         let degrees: Vec<usize> = (0..13)
             .map(|l| two.incoming(NodeId::new(0, l)).len())
@@ -672,6 +678,9 @@ mod tests {
         let back: SearchSpace = serde_json::from_str(&json).unwrap();
         let back = back.rebuild().unwrap();
         assert_eq!(back, space);
-        assert_eq!(back.incoming(NodeId::new(0, 6)), space.incoming(NodeId::new(0, 6)));
+        assert_eq!(
+            back.incoming(NodeId::new(0, 6)),
+            space.incoming(NodeId::new(0, 6))
+        );
     }
 }

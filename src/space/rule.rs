@@ -50,7 +50,11 @@ impl EdgeRule {
     }
 
     /// The edges this rule admits over `nodes` (indexed `[task][layer]`), unsorted.
-    pub(super) fn edges(&self, tasks: &[String], nodes: &[Vec<TaskNode>]) -> Result<Vec<FusionEdge>> {
+    pub(super) fn edges(
+        &self,
+        tasks: &[String],
+        nodes: &[Vec<TaskNode>],
+    ) -> Result<Vec<FusionEdge>> {
         let mut edges = Vec::new();
         match self {
             EdgeRule::SameStage { depth_limit } => {
@@ -107,8 +111,9 @@ impl EdgeRule {
                     if edge.source.task == edge.target.task {
                         return Err(Error::InvalidEdge {
                             edge: name(),
-                            reason: "an edge must join two different tasks, not run within one task"
-                                .into(),
+                            reason:
+                                "an edge must join two different tasks, not run within one task"
+                                    .into(),
                         });
                     }
                     if !seen.insert(*edge) {

@@ -70,7 +70,11 @@ impl Task for DenseRegression {
             RegressionLoss::L2 => difference.square(),
         };
         let masked = (error * valid.clone()).sum();
-        let count = valid.clone().sum().mul_scalar(channels as f64).clamp_min(1.0);
+        let count = valid
+            .clone()
+            .sum()
+            .mul_scalar(channels as f64)
+            .clamp_min(1.0);
         Ok(masked / count)
     }
 }

@@ -1,0 +1,16 @@
+//! The types most programs use: `use mtl_nas::prelude::*;`.
+
+pub use crate::arch::{Architecture, ArchitectureParameters, Connectivity, EdgeWeights};
+pub use crate::branch::{SmallCnn, SmallCnnConfig, TaskBranch};
+pub use crate::data::{
+    CrossModalCopy, Image, InMemoryDataset, MultiTaskBatch, MultiTaskDataset, MultiTaskSample,
+    Target, TargetData,
+};
+pub use crate::fusion::{FusionConfig, FusionInit, FusionKind};
+pub use crate::net::Supernet;
+pub use crate::rng::SeededRng;
+pub use crate::search::{EntropySchedule, Search, SearchConfig, SearchOutcome, evaluate_losses};
+pub use crate::space::{BranchDescription, EdgeRule, FusionEdge, NodeId, SearchSpace, TaskNode};
+pub use crate::task::{DenseRegression, RegressionLoss, Task};
+pub use crate::{Error, Result};
+pub use burn::tensor::Device;

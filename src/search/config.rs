@@ -1,0 +1,383 @@
+//! Every hyperparameter of a search, serialisable, with the reference's values as defaults.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result, io};
+
+/// How the weight of the entropy regulariser evolves over the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntropySchedule {
+    /// The full weight from the first step (the reference's NYUv2 configuration).
+    Constant,
+    /// From 0 at the first step linearly to the full weight at the last (the reference code's
+    /// default when the configuration does not set it).
+    LinearRamp,
+}
+
+/// Which relaxation the weight step uses for the connectivity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WeightStepConnectivity {
+    /// A relaxed Bernoulli sample at the scheduled temperature (the reference).
+    RelaxedBernoulli,
+    /// The deterministic `sigmoid(alpha)`.
+    Sigmoid,
+}
+
+/// SGD on the network weights (branches, heads, fusions).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightOptimizerConfig {
+    /// Base learning rate, before the poly decay and the multipliers (reference: 1e-3).
+    pub learning_rate: f64,
+    /// SGD momentum, no dampening (reference: 0.9).
+    pub momentum: f64,
+    /// L2 weight decay on convolution weights (reference: 2.5e-4).
+    pub weight_decay: f64,
+    /// Also decay batch-norm scales/shifts and biases (the reference does; off by default, as
+    /// decaying them is a known defect of the reference).
+    pub decay_norms_and_biases: bool,
+    /// Power of the poly schedule `(1 - step / steps)^power` (reference: 0.9).
+    pub poly_power: f64,
+    /// Learning-rate multiplier of branch layers (reference: 1).
+    pub backbone_multiplier: f64,
+    /// Multiplier of the last classifier's weights (reference: 10).
+    pub classifier_weight_multiplier: f64,
+    /// Multiplier of the last classifier's biases (reference: 20).
+    pub classifier_bias_multiplier: f64,
+    /// Multiplier of the fusion modules (reference: 100, i.e. 0.1 at base 1e-3).
+    pub fusion_multiplier: f64,
+}
+
+impl Default for WeightOptimizerConfig {
+    fn default() -> Self {
+        Self {
+            learning_rate: 1e-3,
+            momentum: 0.9,
+            weight_decay: 2.5e-4,
+            decay_norms_and_biases: false,
+            poly_power: 0.9,
+            backbone_multiplier: 1.0,
+            classifier_weight_multiplier: 10.0,
+            classifier_bias_multiplier: 20.0,
+            fusion_multiplier: 100.0,
+        }
+    }
+}
+
+/// Adam on the architecture logits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchitectureOptimizerConfig {
+    /// Constant learning rate (reference: 1e-3).
+    pub learning_rate: f64,
+    /// Adam's first-moment decay (reference: 0.5).
+    pub beta1: f64,
+    /// Adam's second-moment decay (reference: 0.999).
+    pub beta2: f64,
+    /// Adam's epsilon (PyTorch's default, 1e-8).
+    pub epsilon: f64,
+    /// Coupled L2 weight decay on the logits (reference: 1e-3).
+    pub weight_decay: f64,
+}
+
+impl Default for ArchitectureOptimizerConfig {
+    fn default() -> Self {
+        Self {
+            learning_rate: 1e-3,
+            beta1: 0.5,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 1e-3,
+        }
+    }
+}
+
+/// All settings of a search. `Default` holds the reference implementation's NYUv2 values
+/// (20001 steps, batch 10, split 0.5, entropy weight 10, temperature `(1 - t)^2`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    /// Iterations; each is one architecture step and one weight step (reference: 20001).
+    pub steps: usize,
+    /// Images per step (reference: 10).
+    pub batch_size: usize,
+    /// Fraction of the training set used for weight steps; the rest feeds architecture steps.
+    /// Re-drawn each epoch (reference: 0.5).
+    pub train_split: f64,
+    /// Seed of every random choice (data order, augmentation, connectivity noise).
+    pub seed: u64,
+    /// Weight of each task's loss, in task order; empty = 1 for every task.
+    pub task_weights: Vec<f64>,
+    /// The weight optimiser.
+    pub weights: WeightOptimizerConfig,
+    /// The architecture optimiser.
+    pub architecture: ArchitectureOptimizerConfig,
+    /// Weight `lambda` of the minimal-entropy regulariser in the architecture loss
+    /// (reference: 10).
+    pub entropy_weight: f64,
+    /// How `lambda` evolves over the run.
+    pub entropy_schedule: EntropySchedule,
+    /// Weight of the optional L1 penalty on `sigmoid(alpha)` (reference: 0, off).
+    pub l1_weight: f64,
+    /// Connectivity relaxation of the weight step.
+    pub weight_step_connectivity: WeightStepConnectivity,
+    /// Initial temperature of the relaxed Bernoulli (reference: 1).
+    pub initial_temperature: f64,
+    /// Power of the temperature schedule `T = T0 (1 - step / steps)^power` (reference: 2).
+    pub temperature_power: f64,
+    /// Keep a copy of the logits in the history every this many iterations (0 = never; the
+    /// final logits are always in the result).
+    pub record_logits_every: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            steps: 20001,
+            batch_size: 10,
+            train_split: 0.5,
+            seed: 0,
+            task_weights: Vec::new(),
+            weights: WeightOptimizerConfig::default(),
+            architecture: ArchitectureOptimizerConfig::default(),
+            entropy_weight: 10.0,
+            entropy_schedule: EntropySchedule::Constant,
+            l1_weight: 0.0,
+            weight_step_connectivity: WeightStepConnectivity::RelaxedBernoulli,
+            initial_temperature: 1.0,
+            temperature_power: 2.0,
+            record_logits_every: 10,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// Checks every value a user can get wrong for a search over `tasks` tasks.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the field and the valid range.
+    pub fn validate(&self, tasks: usize) -> Result<()> {
+        let bad = |field: &str, reason: &str| Err(Error::config(field, reason));
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
+        if self.steps == 0 {
+            return bad("steps", "must be at least 1");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1");
+        }
+        if !(self.train_split > 0.0 && self.train_split < 1.0) {
+            return bad("train_split", "must lie strictly between 0 and 1");
+        }
+        if !self.task_weights.is_empty() && self.task_weights.len() != tasks {
+            return Err(Error::config(
+                "task_weights",
+                format!(
+                    "{} weights for {tasks} tasks (or none)",
+                    self.task_weights.len()
+                ),
+            ));
+        }
+        if self.task_weights.iter().any(|&w| !non_negative(w)) {
+            return bad("task_weights", "must be finite and non-negative");
+        }
+        let w = &self.weights;
+        if !positive(w.learning_rate) {
+            return bad("weights.learning_rate", "must be finite and positive");
+        }
+        if !(0.0..1.0).contains(&w.momentum) {
+            return bad("weights.momentum", "must lie in [0, 1)");
+        }
+        for (field, v) in [
+            ("weights.weight_decay", w.weight_decay),
+            ("weights.poly_power", w.poly_power),
+            ("weights.backbone_multiplier", w.backbone_multiplier),
+            (
+                "weights.classifier_weight_multiplier",
+                w.classifier_weight_multiplier,
+            ),
+            (
+                "weights.classifier_bias_multiplier",
+                w.classifier_bias_multiplier,
+            ),
+            ("weights.fusion_multiplier", w.fusion_multiplier),
+        ] {
+            if !non_negative(v) {
+                return bad(field, "must be finite and non-negative");
+            }
+        }
+        let a = &self.architecture;
+        if !positive(a.learning_rate) {
+            return bad("architecture.learning_rate", "must be finite and positive");
+        }
+        for (field, v) in [
+            ("architecture.beta1", a.beta1),
+            ("architecture.beta2", a.beta2),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(field, "must lie in [0, 1)");
+            }
+        }
+        if !positive(a.epsilon) {
+            return bad("architecture.epsilon", "must be finite and positive");
+        }
+        if !non_negative(a.weight_decay) {
+            return bad(
+                "architecture.weight_decay",
+                "must be finite and non-negative",
+            );
+        }
+        for (field, v) in [
+            ("entropy_weight", self.entropy_weight),
+            ("l1_weight", self.l1_weight),
+            ("initial_temperature", self.initial_temperature),
+            ("temperature_power", self.temperature_power),
+        ] {
+            if !non_negative(v) {
+                return bad(field, "must be finite and non-negative");
+            }
+        }
+        Ok(())
+    }
+
+    /// The weight of task `task`'s loss.
+    pub fn task_weight(&self, task: usize) -> f64 {
+        self.task_weights.get(task).copied().unwrap_or(1.0)
+    }
+
+    /// `lambda` at `step`.
+    pub fn entropy_weight_at(&self, step: usize) -> f64 {
+        match self.entropy_schedule {
+            EntropySchedule::Constant => self.entropy_weight,
+            EntropySchedule::LinearRamp => self.entropy_weight * progress(step, self.steps),
+        }
+    }
+
+    /// The relaxed-Bernoulli temperature at `step`: `T0 (1 - step / steps)^power`.
+    pub fn temperature_at(&self, step: usize) -> f64 {
+        self.initial_temperature * (1.0 - progress(step, self.steps)).powf(self.temperature_power)
+    }
+
+    /// The poly factor `(1 - step / steps)^power` of the weight learning rate at `step`.
+    pub fn poly_factor_at(&self, step: usize) -> f64 {
+        (1.0 - progress(step, self.steps)).powf(self.weights.poly_power)
+    }
+
+    /// Writes the configuration as JSON, atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        io::write_json(path.as_ref(), self)
+    }
+
+    /// Reads a configuration written by [`SearchConfig::save`] (every field must be present).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        io::read_json(path.as_ref())
+    }
+}
+
+/// `step / steps`, clamped to [0, 1].
+fn progress(step: usize, steps: usize) -> f64 {
+    (step as f64 / steps.max(1) as f64).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_follow_the_reference_formulas() {
+        let config = SearchConfig {
+            steps: 100,
+            ..SearchConfig::default()
+        };
+        assert_eq!(config.temperature_at(0), 1.0);
+        // (1 - 50/100)^2 = 0.25; (1 - 50/100)^0.9 = 0.535887.
+        assert!((config.temperature_at(50) - 0.25).abs() < 1e-12);
+        assert!((config.poly_factor_at(50) - 0.5f64.powf(0.9)).abs() < 1e-12);
+        assert_eq!(config.entropy_weight_at(0), 10.0);
+        let ramp = SearchConfig {
+            entropy_schedule: EntropySchedule::LinearRamp,
+            ..config
+        };
+        assert_eq!(ramp.entropy_weight_at(0), 0.0);
+        assert!((ramp.entropy_weight_at(25) - 2.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn impossible_values_are_named() {
+        let cases: Vec<(&str, SearchConfig)> = vec![
+            (
+                "batch_size",
+                SearchConfig {
+                    batch_size: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "steps",
+                SearchConfig {
+                    steps: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "train_split",
+                SearchConfig {
+                    train_split: 1.0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "task_weights",
+                SearchConfig {
+                    task_weights: vec![1.0],
+                    ..Default::default()
+                },
+            ),
+            (
+                "weights.learning_rate",
+                SearchConfig {
+                    weights: WeightOptimizerConfig {
+                        learning_rate: -1e-3,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            ),
+            (
+                "architecture.beta1",
+                SearchConfig {
+                    architecture: ArchitectureOptimizerConfig {
+                        beta1: 1.0,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            ),
+            (
+                "entropy_weight",
+                SearchConfig {
+                    entropy_weight: f64::NAN,
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (field, config) in cases {
+            let err = config.validate(2).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{field}`")), "{field}: {err}");
+        }
+        SearchConfig::default().validate(2).unwrap();
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let dir = std::env::temp_dir().join(format!("mtl-nas-config-{}", std::process::id()));
+        let path = dir.join("config.json");
+        let config = SearchConfig {
+            seed: 11,
+            task_weights: vec![1.0, 20.0],
+            ..Default::default()
+        };
+        config.save(&path).unwrap();
+        assert_eq!(SearchConfig::load(&path).unwrap(), config);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
