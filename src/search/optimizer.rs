@@ -118,3 +118,166 @@ impl WeightOptimizer {
         self.optimizer.step(schedule.step(), net, grads)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::{Connectivity, tensor_to_vec};
+    use crate::branch::{SmallCnn, SmallCnnConfig};
+    use crate::fusion::FusionConfig;
+    use crate::rng::SeededRng;
+    use crate::space::{EdgeRule, SearchSpace};
+    use burn::tensor::{Device, Tensor};
+
+    fn net() -> Supernet<SmallCnn> {
+        let device = Device::flex().autodiff();
+        let mut rng = SeededRng::new(0);
+        let branches: Vec<SmallCnn> = (0..2)
+            .map(|_| {
+                SmallCnnConfig::new(2, vec![(2, 4)], 3)
+                    .init(&mut rng, &device)
+                    .unwrap()
+            })
+            .collect();
+        let space = SearchSpace::from_branches(
+            &[branches[0].describe("a"), branches[1].describe("b")],
+            EdgeRule::same_stage(),
+        )
+        .unwrap();
+        // (0.5, 0.5) so source weight blocks are non-zero and the logits get gradients.
+        Supernet::new(&space, branches, FusionConfig::nddr(0.5, 0.5), 0, &device).unwrap()
+    }
+
+    fn loss(net: &Supernet<SmallCnn>) -> Tensor<1> {
+        let device = net.architecture.logits.device();
+        let images = Tensor::<4>::from_floats(
+            [[
+                [[1.0, -2.0, 0.5], [0.0, 3.0, -1.0], [2.0, 1.0, 0.0]],
+                [[0.5, 0.5, -1.0], [1.0, -3.0, 2.0], [0.0, 1.0, 1.5]],
+            ]],
+            &device,
+        );
+        let images = Tensor::cat(vec![images.clone(), images.mul_scalar(-0.5)], 0);
+        let weights = net
+            .architecture
+            .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0));
+        let outputs = net.forward(images, &weights).unwrap();
+        outputs
+            .into_iter()
+            .map(|o| o.powi_scalar(2).mean())
+            .reduce(|a, b| a + b)
+            .unwrap()
+    }
+
+    #[test]
+    fn weight_step_applies_multipliers_decay_and_spares_the_logits() {
+        // First SGD step with momentum buffer = d = grad + wd * w (PyTorch: the buffer starts
+        // as d), so w' = w - lr * multiplier * d; parameters of rank < 2 get no decay.
+        let config = WeightOptimizerConfig {
+            learning_rate: 0.01,
+            weight_decay: 0.1,
+            ..Default::default()
+        };
+        let factor = 0.5;
+        let net = net();
+        let roles = net.parameter_roles();
+        let mut grads = loss(&net).backward();
+        let conv = net.branches[0].convs[0].weight.val();
+        let gamma = net.branches[0].norms[0].gamma.val();
+        let head_w = net.branches[1].head.weight.val();
+        let head_b = net.branches[1].head.bias.as_ref().unwrap().val();
+        let fusion = match net.fusions[1][1].as_ref().unwrap() {
+            crate::fusion::NodeFusion::Nddr(f) => f.weight.val(),
+            _ => unreachable!(),
+        };
+        let logits = net.architecture.logits.val();
+        fn host<const D: usize>(
+            w: &Tensor<D>,
+            grads: &burn::tensor::Gradients,
+        ) -> (Vec<f32>, Vec<f32>) {
+            (
+                tensor_to_vec(w.clone()),
+                tensor_to_vec(w.grad(grads).unwrap()),
+            )
+        }
+        let cases = [
+            ("backbone conv", host(&conv, &grads), 1.0, true),
+            ("batch-norm gamma", host(&gamma, &grads), 1.0, false),
+            ("classifier weight", host(&head_w, &grads), 10.0, true),
+            ("classifier bias", host(&head_b, &grads), 20.0, false),
+        ];
+        let expected: Vec<(&str, Vec<f32>)> = cases
+            .iter()
+            .map(|(name, (w, g), multiplier, decay)| {
+                let lr = 0.01 * factor * multiplier;
+                let wd = if *decay { 0.1 } else { 0.0 };
+                let next = w
+                    .iter()
+                    .zip(g)
+                    .map(|(w, g)| w - (lr * (g + wd * w) as f64) as f32)
+                    .collect();
+                (*name, next)
+            })
+            .collect();
+        let fusion_expected: Vec<f32> = {
+            let g = tensor_to_vec(fusion.grad(&grads).unwrap());
+            tensor_to_vec(fusion.clone())
+                .iter()
+                .zip(&g)
+                .map(|(w, g)| w - (0.01 * factor * 100.0 * (g + 0.1 * w) as f64) as f32)
+                .collect()
+        };
+        let logits_before = tensor_to_vec(logits);
+        let mut optimizer = WeightOptimizer::new(&config, &roles);
+        let net = optimizer.step(net, &mut grads, factor);
+        let after = [
+            tensor_to_vec(net.branches[0].convs[0].weight.val()),
+            tensor_to_vec(net.branches[0].norms[0].gamma.val()),
+            tensor_to_vec(net.branches[1].head.weight.val()),
+            tensor_to_vec(net.branches[1].head.bias.as_ref().unwrap().val()),
+        ];
+        for ((name, want), got) in expected.iter().zip(after) {
+            for (w, g) in want.iter().zip(&got) {
+                assert!((w - g).abs() < 1e-6, "{name}: {want:?} vs {got:?}");
+            }
+        }
+        let fusion_after = match net.fusions[1][1].as_ref().unwrap() {
+            crate::fusion::NodeFusion::Nddr(f) => tensor_to_vec(f.weight.val()),
+            _ => unreachable!(),
+        };
+        for (w, g) in fusion_expected.iter().zip(&fusion_after) {
+            assert!((w - g).abs() < 1e-6, "fusion");
+        }
+        assert_eq!(logits_before, net.architecture.logit_values());
+    }
+
+    #[test]
+    fn architecture_step_moves_only_the_logits_by_adam() {
+        // Adam's first step: m = (1 - b1) g, v = (1 - b2) g^2, bias-corrected m / (1 - b1) = g
+        // and sqrt(v / (1 - b2)) = |g|, so a parameter moves by -lr * g / (|g| + eps): about lr
+        // against the gradient's sign (logits start at 0, so the coupled decay adds nothing).
+        let config = ArchitectureOptimizerConfig {
+            learning_rate: 0.05,
+            ..Default::default()
+        };
+        let net = net();
+        let mut grads = loss(&net).backward();
+        let g = tensor_to_vec(net.architecture.logits.val().grad(&grads).unwrap());
+        assert!(g.iter().any(|v| v.abs() > 1e-6), "{g:?}");
+        let conv_before = tensor_to_vec(net.branches[0].convs[0].weight.val());
+        let mut optimizer = ArchitectureOptimizer::new(&config, net.architecture.logits.id);
+        let net = optimizer.step(net, &mut grads);
+        for (logit, g) in net.architecture.logit_values().iter().zip(&g) {
+            let g = *g as f64;
+            let want = -0.05 * g / (g.abs() + 1e-8);
+            assert!(
+                (*logit as f64 - want).abs() < 1e-5,
+                "{logit} vs {want} (g = {g})"
+            );
+        }
+        assert_eq!(
+            conv_before,
+            tensor_to_vec(net.branches[0].convs[0].weight.val())
+        );
+    }
+}
