@@ -69,6 +69,24 @@ pub enum Error {
         /// The task whose loss was not finite (or `all` for a total).
         task: String,
     },
+    /// A checkpoint cannot provide a tensor a module needs.
+    #[error("{path}: tensor `{key}`: {reason}")]
+    Weights {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The tensor's name in the checkpoint (after remapping).
+        key: String,
+        /// What is wrong (missing, shape, dtype).
+        reason: String,
+    },
+    /// A checkpoint file cannot be read at all.
+    #[error("{path}: cannot read checkpoint: {reason}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A dataset cannot provide what was asked for.
     #[error("dataset: {0}")]
     Dataset(String),

@@ -10,5 +10,4 @@ pub use architecture::{Architecture, EdgeDecision};
 pub use connectivity::{ArchitectureParameters, Connectivity, EdgeWeights};
 pub use regularizer::{PairAverage, edge_entropy, entropy, l1};
 
-#[cfg(test)]
 pub(crate) use connectivity::tensor_to_vec;

@@ -3,9 +3,17 @@
 //! A branch is a list of layers (each producing one node) plus a head. Anything that
 //! implements [`TaskBranch`] can be put into a [`Supernet`](crate::net::Supernet).
 
+mod head;
+pub mod import;
+mod resnet;
 mod small_cnn;
+mod vgg;
 
+pub use head::{Head, HeadKind};
+pub use import::{Checkpoint, ClassifierImport, ImportReport, ImportWeights, WeightLayout};
+pub use resnet::{BasicBlock, Downsample, ResNet, ResNetConfig, ResNetDepth};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
+pub use vgg::{Vgg16LargeFov, Vgg16LargeFovConfig};
 
 use burn::module::{Module, ModuleDisplay, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -48,12 +56,14 @@ pub trait TaskBranch: Module + ModuleDisplay {
 pub(crate) fn kaiming_conv(
     channels: [usize; 2],
     kernel: usize,
+    stride: usize,
     padding: usize,
     dilation: usize,
     rng: &mut impl Rng,
     device: &Device,
 ) -> Conv2d {
     let mut conv = Conv2dConfig::new(channels, [kernel, kernel])
+        .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(
             padding, padding, padding, padding,
         ))

@@ -1,21 +1,21 @@
 //! A small VGG-like CNN branch for tests, examples and quick searches on a CPU.
 
-use burn::module::{Module, Param, ParamId};
+use burn::module::{Module, ParamId};
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{TaskBranch, kaiming_conv};
+use super::{Head, HeadKind, TaskBranch, kaiming_conv};
 use crate::space::{BranchDescription, NodeDescription};
 use crate::{Error, Result};
 
 /// Configuration of a [`SmallCnn`]: stages of 3x3 conv + BN + ReLU layers, a 2x2 max pool
-/// (stride 2) before every stage but the first, and a 1x1 convolution head.
+/// (stride 2) before every stage but the first, and a [`Head`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SmallCnnConfig {
     /// Channels of the shared input image.
@@ -29,6 +29,8 @@ pub struct SmallCnnConfig {
     pub stages: Vec<(usize, usize)>,
     /// Output channels of the head (classes, or values per pixel).
     pub outputs: usize,
+    /// Per-pixel or pooled (per-image) head.
+    pub head: HeadKind,
     /// Batch-norm epsilon.
     pub batch_norm_epsilon: f64,
     /// Batch-norm momentum (PyTorch convention).
@@ -44,9 +46,16 @@ impl SmallCnnConfig {
             read_channels: 0,
             stages,
             outputs,
+            head: HeadKind::Dense,
             batch_norm_epsilon: 1e-3,
             batch_norm_momentum: 0.05,
         }
+    }
+
+    /// With a pooled (per-image) head instead of a per-pixel one.
+    pub fn with_pooled_head(mut self) -> Self {
+        self.head = HeadKind::Pooled;
+        self
     }
 
     /// Reads only input channels `offset .. offset + count`.
@@ -102,7 +111,7 @@ impl SmallCnnConfig {
         let mut channels = self.read();
         for (stage, &(layers, width)) in self.stages.iter().enumerate() {
             for layer in 0..layers {
-                convs.push(kaiming_conv([channels, width], 3, 1, 1, rng, device));
+                convs.push(kaiming_conv([channels, width], 3, 1, 1, 1, rng, device));
                 norms.push(
                     BatchNormConfig::new(width)
                         .with_epsilon(self.batch_norm_epsilon)
@@ -118,14 +127,7 @@ impl SmallCnnConfig {
                 channels = width;
             }
         }
-        // Head: 1x1 convolution with bias, weights N(0, 0.01), bias 0 (DeepLab's classifier).
-        let mut head = kaiming_conv([channels, self.outputs], 1, 0, 1, rng, device);
-        head.weight =
-            crate::fusion::normal_param([self.outputs, channels, 1, 1], 0.01, rng, device);
-        head.bias = Some(Param::from_tensor(Tensor::from_data(
-            TensorData::new(vec![0.0f32; self.outputs], [self.outputs]),
-            device,
-        )));
+        let head = Head::new(self.head, channels, self.outputs, rng, device);
         Ok(SmallCnn {
             convs,
             norms,
@@ -146,8 +148,8 @@ pub struct SmallCnn {
     pub convs: Vec<Conv2d>,
     /// One batch norm per node.
     pub norms: Vec<BatchNorm>,
-    /// The 1x1 head.
-    pub head: Conv2d,
+    /// The head.
+    pub head: Head,
     #[module(skip)]
     nodes: Vec<NodeDescription>,
     #[module(skip)]
@@ -186,10 +188,7 @@ impl TaskBranch for SmallCnn {
     }
 
     fn classifier_parameters(&self) -> (Vec<ParamId>, Vec<ParamId>) {
-        (
-            vec![self.head.weight.id],
-            self.head.bias.iter().map(|b| b.id).collect(),
-        )
+        self.head.parameters()
     }
 }
 

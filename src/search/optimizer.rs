@@ -184,8 +184,8 @@ mod tests {
         let mut grads = loss(&net).backward();
         let conv = net.branches[0].convs[0].weight.val();
         let gamma = net.branches[0].norms[0].gamma.val();
-        let head_w = net.branches[1].head.weight.val();
-        let head_b = net.branches[1].head.bias.as_ref().unwrap().val();
+        let head_w = net.branches[1].head.classifier.weight.val();
+        let head_b = net.branches[1].head.classifier.bias.as_ref().unwrap().val();
         let fusion = match net.fusions[1][1].as_ref().unwrap() {
             crate::fusion::NodeFusion::Nddr(f) => f.weight.val(),
             _ => unreachable!(),
@@ -233,8 +233,8 @@ mod tests {
         let after = [
             tensor_to_vec(net.branches[0].convs[0].weight.val()),
             tensor_to_vec(net.branches[0].norms[0].gamma.val()),
-            tensor_to_vec(net.branches[1].head.weight.val()),
-            tensor_to_vec(net.branches[1].head.bias.as_ref().unwrap().val()),
+            tensor_to_vec(net.branches[1].head.classifier.weight.val()),
+            tensor_to_vec(net.branches[1].head.classifier.bias.as_ref().unwrap().val()),
         ];
         for ((name, want), got) in expected.iter().zip(after) {
             for (w, g) in want.iter().zip(&got) {
