@@ -2,5 +2,6 @@
 //! derived network it yields.
 
 mod supernet;
+mod weights;
 
 pub use supernet::{ParameterRoles, Supernet};
