@@ -58,6 +58,7 @@ pub mod data;
 mod error;
 pub mod fusion;
 pub mod io;
+pub mod metrics;
 pub mod net;
 pub mod prelude;
 pub mod rng;

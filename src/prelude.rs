@@ -9,7 +9,9 @@ pub use crate::data::{
 pub use crate::fusion::{FusionConfig, FusionInit, FusionKind};
 pub use crate::net::Supernet;
 pub use crate::rng::SeededRng;
-pub use crate::search::{EntropySchedule, Search, SearchConfig, SearchOutcome, evaluate_losses};
+pub use crate::search::{
+    EntropySchedule, Evaluation, Search, SearchConfig, SearchOutcome, evaluate, evaluate_losses,
+};
 pub use crate::space::{BranchDescription, EdgeRule, FusionEdge, NodeId, SearchSpace, TaskNode};
 pub use crate::task::{DenseRegression, RegressionLoss, Task};
 pub use crate::{Error, Result};

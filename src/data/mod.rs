@@ -4,9 +4,11 @@
 //! produces samples, and [`collate`] stacks them into a [`MultiTaskBatch`] of tensors on a
 //! device.
 
+mod augment;
 mod split;
 mod toy;
 
+pub use augment::{Augmentation, ColourJitter};
 pub use split::EpochSplit;
 pub use toy::CrossModalCopy;
 
@@ -69,6 +71,14 @@ pub enum TargetData {
         /// Validity per pixel.
         valid: Option<Vec<bool>>,
     },
+    /// Surface normals: like `Dense` with 3 channels `(x, y, z)`, x pointing right in the
+    /// image, so a horizontal flip negates x.
+    Normals {
+        /// The normals, channel-major `[3, height, width]`.
+        values: Image,
+        /// Validity per pixel.
+        valid: Option<Vec<bool>>,
+    },
     /// Per-pixel class labels, row-major `height * width`; [`TargetData::IGNORE`] marks
     /// pixels without a label.
     Labels {
@@ -92,6 +102,7 @@ impl TargetData {
     fn kind(&self) -> &'static str {
         match self {
             TargetData::Dense { .. } => "dense values",
+            TargetData::Normals { .. } => "normals",
             TargetData::Labels { .. } => "per-pixel labels",
             TargetData::Class(_) => "a class",
             TargetData::SoftLabels(_) => "soft labels",
@@ -150,7 +161,51 @@ impl MultiTaskBatch {
     }
 }
 
+/// Per-channel image normalisation `(x - mean) / std`, applied after augmentation.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Normalization {
+    /// Mean per channel.
+    pub mean: Vec<f32>,
+    /// Standard deviation per channel.
+    pub std: Vec<f32>,
+}
+
+impl Normalization {
+    /// The reference's NYUv2 input: 0..255 RGB minus the mean (122.68, 116.67, 104.01), std 1.
+    pub fn nyuv2_reference() -> Self {
+        Self {
+            mean: vec![122.68, 116.67, 104.01],
+            std: vec![1.0; 3],
+        }
+    }
+
+    /// Normalises `image` in place.
+    ///
+    /// # Errors
+    /// An image whose channel count differs from the normalisation's.
+    pub fn apply(&self, image: &mut Image) -> Result<()> {
+        if image.channels != self.mean.len() || image.channels != self.std.len() {
+            return Err(Error::shape(
+                "image normalisation",
+                format!("{} channels", self.mean.len()),
+                image.channels.to_string(),
+            ));
+        }
+        let plane = image.height * image.width;
+        for (c, chunk) in image.data.chunks_mut(plane.max(1)).enumerate() {
+            let (mean, std) = (self.mean[c], self.std[c]);
+            for v in chunk {
+                *v = (*v - mean) / std;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A source of multi-task samples.
+///
+/// A dataset only loads raw samples; [`MultiTaskDataset::batch`] runs the pipeline: load,
+/// augment (training only), normalise ([`MultiTaskDataset::normalization`]), stack.
 pub trait MultiTaskDataset {
     /// Number of samples.
     fn len(&self) -> usize;
@@ -160,20 +215,40 @@ pub trait MultiTaskDataset {
         self.len() == 0
     }
 
-    /// Sample `index`. With `augment` the sample may be randomly augmented using that
-    /// generator (training); without it the sample is deterministic (evaluation).
-    fn sample(&self, index: usize, augment: Option<&mut SeededRng>) -> Result<MultiTaskSample>;
+    /// Raw sample `index`: image values as stored (e.g. 0..255), targets decoded.
+    ///
+    /// # Errors
+    /// An index out of range, or a file that cannot be read or does not hold what it should.
+    fn sample(&self, index: usize) -> Result<MultiTaskSample>;
 
-    /// The samples at `indices`, stacked on `device`.
+    /// The image normalisation applied after augmentation (none by default).
+    fn normalization(&self) -> Option<Normalization> {
+        None
+    }
+
+    /// The samples at `indices`, augmented with `augment` when given, normalised, and stacked
+    /// on `device`.
     fn batch(
         &self,
         indices: &[usize],
-        mut augment: Option<&mut SeededRng>,
+        mut augment: Option<(&Augmentation, &mut SeededRng)>,
         device: &Device,
     ) -> Result<MultiTaskBatch> {
+        let normalization = self.normalization();
         let samples = indices
             .iter()
-            .map(|&i| self.sample(i, augment.as_deref_mut()))
+            .map(|&i| {
+                let mut sample = self.sample(i)?;
+                if let Some((augmentation, rng)) = augment.as_mut()
+                    && !augmentation.is_identity()
+                {
+                    sample = augmentation.apply(sample, rng)?;
+                }
+                if let Some(n) = &normalization {
+                    n.apply(&mut sample.image)?;
+                }
+                Ok(sample)
+            })
             .collect::<Result<Vec<_>>>()?;
         collate(&samples, device)
     }
@@ -202,7 +277,7 @@ impl MultiTaskDataset for InMemoryDataset {
         self.samples.len()
     }
 
-    fn sample(&self, index: usize, _augment: Option<&mut SeededRng>) -> Result<MultiTaskSample> {
+    fn sample(&self, index: usize) -> Result<MultiTaskSample> {
         self.samples.get(index).cloned().ok_or_else(|| {
             Error::Dataset(format!(
                 "sample {index} requested from a dataset of {}",
@@ -253,13 +328,18 @@ fn collate_target(samples: &[MultiTaskSample], task: usize, device: &Device) -> 
         Error::shape(format!("target {task} of batch sample {i}"), what, got)
     };
     match &samples[0].targets[task] {
-        TargetData::Dense { values, .. } => {
+        first @ (TargetData::Dense { values, .. } | TargetData::Normals { values, .. }) => {
             let [c, h, w] = values.shape();
             let mut all = Vec::with_capacity(n * c * h * w);
             let mut valid = Vec::with_capacity(n * h * w);
             for (i, s) in samples.iter().enumerate() {
-                match &s.targets[task] {
-                    TargetData::Dense { values, valid: v } if values.shape() == [c, h, w] => {
+                let target = &s.targets[task];
+                let same_kind = std::mem::discriminant(target) == std::mem::discriminant(first);
+                match target {
+                    TargetData::Dense { values, valid: v }
+                    | TargetData::Normals { values, valid: v }
+                        if same_kind && values.shape() == [c, h, w] =>
+                    {
                         all.extend_from_slice(&values.data);
                         match v {
                             Some(v) if v.len() == h * w => {
@@ -278,7 +358,7 @@ fn collate_target(samples: &[MultiTaskSample], task: usize, device: &Device) -> 
                     other => {
                         return Err(mismatch(
                             i,
-                            format!("dense values of shape {:?}", [c, h, w]),
+                            format!("{} of shape {:?}", first.kind(), [c, h, w]),
                             describe(other),
                         ));
                     }
@@ -346,6 +426,7 @@ fn collate_target(samples: &[MultiTaskSample], task: usize, device: &Device) -> 
 fn describe(target: &TargetData) -> String {
     match target {
         TargetData::Dense { values, .. } => format!("dense values of shape {:?}", values.shape()),
+        TargetData::Normals { values, .. } => format!("normals of shape {:?}", values.shape()),
         TargetData::Labels { height, width, .. } => format!("{height} x {width} labels"),
         TargetData::SoftLabels(p) => format!("{} soft labels", p.len()),
         other => other.kind().to_string(),
@@ -410,6 +491,6 @@ mod tests {
         assert!(collate(&[], &device).is_err());
         assert!(Image::new(vec![0.0; 5], 1, 2, 3).is_err());
         let data = InMemoryDataset::new(vec![sample(0.0)]);
-        assert!(data.sample(3, None).is_err());
+        assert!(data.sample(3).is_err());
     }
 }

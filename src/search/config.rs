@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::Augmentation;
 use crate::{Error, Result, io};
 
 /// How the weight of the entropy regulariser evolves over the run.
@@ -127,6 +128,8 @@ pub struct SearchConfig {
     /// Keep a copy of the logits in the history every this many iterations (0 = never; the
     /// final logits are always in the result).
     pub record_logits_every: usize,
+    /// Augmentation of training batches (weight and architecture steps alike).
+    pub augmentation: Augmentation,
 }
 
 impl Default for SearchConfig {
@@ -146,6 +149,7 @@ impl Default for SearchConfig {
             initial_temperature: 1.0,
             temperature_power: 2.0,
             record_logits_every: 10,
+            augmentation: Augmentation::default(),
         }
     }
 }
@@ -226,6 +230,7 @@ impl SearchConfig {
                 "must be finite and non-negative",
             );
         }
+        self.augmentation.validate()?;
         for (field, v) in [
             ("entropy_weight", self.entropy_weight),
             ("l1_weight", self.l1_weight),

@@ -1,32 +1,54 @@
-//! Evaluation of a network's task losses over a whole dataset.
+//! Evaluation of a network over a whole dataset: task losses and metrics.
+
+use std::fmt;
 
 use burn::module::Module;
+use serde::{Deserialize, Serialize};
 
 use super::{check_tasks, scalar};
 use crate::arch::Connectivity;
 use crate::branch::TaskBranch;
 use crate::data::MultiTaskDataset;
+use crate::metrics::TaskMetrics;
 use crate::net::Supernet;
 use crate::rng::SeededRng;
 use crate::task::Task;
 use crate::{Error, Result};
 
-/// Each task's loss over all of `data`, with the network in evaluation mode (batch norm uses
-/// its running statistics, no gradients) and the edges weighted by `connectivity` (use
-/// [`Connectivity::Hard`] for the searched network as it is, without retraining). Batch means
-/// are weighted by batch size, so the result is the mean over samples. `seed` drives the
+/// Losses and metrics of every task over a dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Each task's mean loss per sample.
+    pub losses: Vec<f64>,
+    /// Each task's metrics over the whole set.
+    pub metrics: Vec<TaskMetrics>,
+}
+
+impl fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (loss, metrics) in self.losses.iter().zip(&self.metrics) {
+            writeln!(f, "{metrics} (loss {loss:.4})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Evaluates `net` on all of `data` in evaluation mode (batch norm uses its running
+/// statistics, no dropout, no gradients), with the edges weighted by `connectivity`: use
+/// [`Connectivity::Hard`] for the searched network as it is, without retraining. Losses are
+/// means over samples; metrics are accumulated over every pixel of the set. `seed` drives the
 /// connectivity noise of the sampling modes.
 ///
 /// # Errors
 /// An empty dataset, zero batch size, tasks that do not match the space, or a dataset error.
-pub fn evaluate_losses<B: TaskBranch>(
+pub fn evaluate<B: TaskBranch>(
     net: &Supernet<B>,
     tasks: &[Box<dyn Task>],
     data: &dyn MultiTaskDataset,
     connectivity: Connectivity,
     batch_size: usize,
     seed: u64,
-) -> Result<Vec<f64>> {
+) -> Result<Evaluation> {
     check_tasks(net.space().tasks(), tasks)?;
     if data.is_empty() {
         return Err(Error::Dataset("cannot evaluate on an empty dataset".into()));
@@ -38,15 +60,46 @@ pub fn evaluate_losses<B: TaskBranch>(
     let device = net.architecture.logits.device();
     let mut rng = SeededRng::new(seed);
     let mut sums = vec![0.0f64; tasks.len()];
+    let mut accumulators: Vec<_> = tasks.iter().map(|t| t.accumulator()).collect();
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(batch_size) {
         let batch = data.batch(chunk, None, &device)?;
         let weights = net.architecture.connectivity(connectivity, &mut rng);
         let outputs = net.forward(batch.images.clone(), &weights)?;
         for (t, (task, output)) in tasks.iter().zip(outputs).enumerate() {
-            let loss = task.loss(output, &batch.targets[t])?;
+            let target = batch.targets.get(t).ok_or_else(|| {
+                Error::Dataset(format!(
+                    "the dataset gives no target for task `{}`",
+                    task.name()
+                ))
+            })?;
+            let loss = task.loss(output.clone(), target)?;
             sums[t] += scalar(&loss) * chunk.len() as f64;
+            accumulators[t].update(output, target)?;
         }
     }
-    Ok(sums.into_iter().map(|s| s / data.len() as f64).collect())
+    Ok(Evaluation {
+        losses: sums.into_iter().map(|s| s / data.len() as f64).collect(),
+        metrics: tasks
+            .iter()
+            .zip(&accumulators)
+            .map(|(task, acc)| TaskMetrics {
+                task: task.name().to_string(),
+                metrics: task.metrics(),
+                values: acc.values(),
+            })
+            .collect(),
+    })
+}
+
+/// Each task's mean loss over `data`: [`evaluate`] without the metrics.
+pub fn evaluate_losses<B: TaskBranch>(
+    net: &Supernet<B>,
+    tasks: &[Box<dyn Task>],
+    data: &dyn MultiTaskDataset,
+    connectivity: Connectivity,
+    batch_size: usize,
+    seed: u64,
+) -> Result<Vec<f64>> {
+    Ok(evaluate(net, tasks, data, connectivity, batch_size, seed)?.losses)
 }

@@ -19,7 +19,7 @@ pub use config::{
     ArchitectureOptimizerConfig, EntropySchedule, SearchConfig, WeightOptimizerConfig,
     WeightStepConnectivity,
 };
-pub use evaluate::evaluate_losses;
+pub use evaluate::{Evaluation, evaluate, evaluate_losses};
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -144,7 +144,7 @@ impl Search {
             // the logits only.
             let batch = data.batch(
                 &split.next_search(config.batch_size),
-                Some(&mut augment),
+                Some((&config.augmentation, &mut augment)),
                 &device,
             )?;
             let weights = net
@@ -174,7 +174,7 @@ impl Search {
             // losses only, SGD on everything but the logits.
             let batch = data.batch(
                 &split.next_train(config.batch_size),
-                Some(&mut augment),
+                Some((&config.augmentation, &mut augment)),
                 &device,
             )?;
             let temperature = config.temperature_at(iteration);

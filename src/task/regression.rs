@@ -3,10 +3,11 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::Task;
+use super::{Task, check_prediction, host_f32, wrong_target};
+use crate::Result;
 use crate::data::Target;
 use crate::fusion::resize_bilinear;
-use crate::{Error, Result};
+use crate::metrics::{Metric, MetricAccumulator, ValueErrors};
 
 /// The per-element error a [`DenseRegression`] averages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,35 +48,65 @@ impl Task for DenseRegression {
     }
 
     fn loss(&self, prediction: Tensor<4>, target: &Target) -> Result<Tensor<1>> {
-        let Target::Dense { values, valid } = target else {
-            return Err(Error::shape(
-                format!("target of task `{}`", self.name),
-                "dense values",
-                format!("{target:?}").chars().take(40).collect::<String>(),
-            ));
-        };
-        let [batch, channels, height, width] = values.dims();
-        let [pb, pc, _, _] = prediction.dims();
-        if pb != batch || pc != channels {
-            return Err(Error::shape(
-                format!("prediction of task `{}`", self.name),
-                format!("batch {batch} with {channels} channels"),
-                format!("batch {pb} with {pc} channels"),
-            ));
-        }
-        let prediction = resize_bilinear(prediction, [height, width], false);
-        let difference = prediction - values.clone();
+        let (prediction, values, valid) = self.prepare(prediction, target)?;
+        let difference = prediction - values;
         let error = match self.loss {
             RegressionLoss::L1 => difference.abs(),
             RegressionLoss::L2 => difference.square(),
         };
+        let channels = self.channels as f64;
         let masked = (error * valid.clone()).sum();
-        let count = valid
-            .clone()
-            .sum()
-            .mul_scalar(channels as f64)
-            .clamp_min(1.0);
+        let count = valid.sum().mul_scalar(channels).clamp_min(1.0);
         Ok(masked / count)
+    }
+
+    fn metrics(&self) -> Vec<Metric> {
+        vec![Metric::lower("mae"), Metric::lower("mse")]
+    }
+
+    fn accumulator(&self) -> Box<dyn MetricAccumulator> {
+        Box::new(RegressionMetrics {
+            task: self.clone(),
+            errors: ValueErrors::new(),
+        })
+    }
+}
+
+impl DenseRegression {
+    /// Prediction resized to the target, the target values, and validity `[batch, 1, h, w]`.
+    fn prepare(
+        &self,
+        prediction: Tensor<4>,
+        target: &Target,
+    ) -> Result<(Tensor<4>, Tensor<4>, Tensor<4>)> {
+        let Target::Dense { values, valid } = target else {
+            return Err(wrong_target(&self.name, "dense values", target));
+        };
+        let [batch, channels, height, width] = values.dims();
+        check_prediction(&self.name, &prediction, batch, channels)?;
+        let prediction = resize_bilinear(prediction, [height, width], false);
+        Ok((prediction, values.clone(), valid.clone()))
+    }
+}
+
+struct RegressionMetrics {
+    task: DenseRegression,
+    errors: ValueErrors,
+}
+
+impl MetricAccumulator for RegressionMetrics {
+    fn update(&mut self, prediction: Tensor<4>, target: &Target) -> Result<()> {
+        let (prediction, values, valid) = self.task.prepare(prediction, target)?;
+        let [_, channels, _, _] = values.dims();
+        let valid = valid.repeat_dim(1, channels);
+        let valid: Vec<bool> = host_f32(valid).iter().map(|&v| v > 0.5).collect();
+        self.errors
+            .add(&host_f32(prediction), &host_f32(values), &valid);
+        Ok(())
+    }
+
+    fn values(&self) -> Vec<f64> {
+        vec![self.errors.mae(), self.errors.mse()]
     }
 }
 
