@@ -55,6 +55,7 @@
 pub mod arch;
 pub mod branch;
 pub mod data;
+pub mod device;
 mod error;
 pub mod fusion;
 pub mod io;

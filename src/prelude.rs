@@ -1,18 +1,24 @@
 //! The types most programs use: `use mtl_nas::prelude::*;`.
 
 pub use crate::arch::{Architecture, ArchitectureParameters, Connectivity, EdgeWeights};
-pub use crate::branch::{SmallCnn, SmallCnnConfig, TaskBranch};
+pub use crate::branch::{
+    ResNet, ResNetConfig, ResNetDepth, SmallCnn, SmallCnnConfig, TaskBranch, Vgg16LargeFov,
+    Vgg16LargeFovConfig,
+};
 pub use crate::data::{
-    CrossModalCopy, Image, InMemoryDataset, MultiTaskBatch, MultiTaskDataset, MultiTaskSample,
-    Target, TargetData,
+    Augmentation, CrossModalCopy, Image, InMemoryDataset, MultiTaskBatch, MultiTaskDataset,
+    MultiTaskSample, Target, TargetData,
 };
 pub use crate::fusion::{FusionConfig, FusionInit, FusionKind};
+pub use crate::metrics::{DeltaConvention, TaskMetrics, multi_task_delta};
 pub use crate::net::Supernet;
 pub use crate::rng::SeededRng;
 pub use crate::search::{
     EntropySchedule, Evaluation, Search, SearchConfig, SearchOutcome, evaluate, evaluate_losses,
 };
 pub use crate::space::{BranchDescription, EdgeRule, FusionEdge, NodeId, SearchSpace, TaskNode};
-pub use crate::task::{DenseRegression, RegressionLoss, Task};
+pub use crate::task::{
+    DenseRegression, Depth, DepthLoss, RegressionLoss, Segmentation, SurfaceNormals, Task,
+};
 pub use crate::{Error, Result};
 pub use burn::tensor::Device;

@@ -37,6 +37,12 @@ pub trait TaskBranch: Module + ModuleDisplay {
     /// Channels the branch expects in the input image.
     fn input_channels(&self) -> usize;
 
+    /// The smallest input height and width the branch can process (its pools need at least
+    /// this many pixels).
+    fn min_input_size(&self) -> usize {
+        1
+    }
+
     /// Computes node `layer`'s pre-fusion feature. `input`: the image
     /// `[batch, input_channels, height, width]` for layer 0, else the fused node `layer - 1`
     /// `[batch, channels, h, w]`. Output `[batch, channels of node layer, h', w']`.

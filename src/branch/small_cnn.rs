@@ -172,6 +172,11 @@ impl TaskBranch for SmallCnn {
         self.input_channels
     }
 
+    /// Each 2x2 pool needs at least 2 pixels.
+    fn min_input_size(&self) -> usize {
+        self.nodes.last().map_or(1, |n| n.stride)
+    }
+
     fn layer_forward(&self, layer: usize, input: Tensor<4>) -> Tensor<4> {
         let mut x = input;
         if layer == 0 && self.read_channels != self.input_channels {

@@ -208,6 +208,11 @@ impl TaskBranch for Vgg16LargeFov {
         self.input_channels
     }
 
+    /// Each of the three stride-2 pools needs at least 2 pixels: 8 at the input.
+    fn min_input_size(&self) -> usize {
+        8
+    }
+
     fn layer_forward(&self, layer: usize, input: Tensor<4>) -> Tensor<4> {
         let x = match layer {
             // Zero padding of a post-ReLU (non-negative) map gives the same maxima as the

@@ -5,10 +5,13 @@
 //! device.
 
 mod augment;
+pub mod files;
+mod nyuv2;
 mod split;
 mod toy;
 
 pub use augment::{Augmentation, ColourJitter};
+pub use nyuv2::{NormalDecoding, Nyuv2, Nyuv2Config, Nyuv2Layout, Nyuv2Split, Nyuv2Target};
 pub use split::EpochSplit;
 pub use toy::CrossModalCopy;
 

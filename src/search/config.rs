@@ -155,6 +155,45 @@ impl Default for SearchConfig {
 }
 
 impl SearchConfig {
+    /// Every setting of the reference's NYUv2 search (two tasks: segmentation, normals):
+    ///
+    /// | setting | value |
+    /// |---|---|
+    /// | `steps`, `batch_size` | 20001 iterations of one architecture + one weight step, 10 images each |
+    /// | `train_split` | 0.5 of the 795 training images for weights, the rest for the logits, re-drawn every epoch |
+    /// | `seed` | 1 (the reference's `SEED`) |
+    /// | `task_weights` | `[1, 20]`: normals' loss x20 (`TASK2_FACTOR`) |
+    /// | `weights` | SGD, momentum 0.9 (no dampening), weight decay 2.5e-4, base lr 1e-3 with poly power 0.9; multipliers: branches x1, fc8 weight x10, fc8 bias x20, fusions x100 |
+    /// | `architecture` | Adam, lr 1e-3 constant, betas (0.5, 0.999), coupled weight decay 1e-3 |
+    /// | `entropy_weight`, `entropy_schedule` | 10, constant from the first step |
+    /// | `l1_weight` | 0 (off) |
+    /// | `weight_step_connectivity` | relaxed Bernoulli; architecture step: sigmoid; evaluation: hard |
+    /// | `initial_temperature`, `temperature_power` | `T = 1 * (1 - step / steps)^2` |
+    /// | `augmentation` | hue/saturation jitter 0.05, shorter side x U(0.5, 1.5), flip, 321 x 321 crop |
+    ///
+    /// One deliberate difference: the reference decays batch-norm parameters and biases too
+    /// (a known defect); here they are not decayed unless `weights.decay_norms_and_biases`
+    /// is set.
+    pub fn nyuv2_reference() -> Self {
+        Self {
+            steps: 20001,
+            batch_size: 10,
+            train_split: 0.5,
+            seed: 1,
+            task_weights: vec![1.0, 20.0],
+            weights: WeightOptimizerConfig::default(),
+            architecture: ArchitectureOptimizerConfig::default(),
+            entropy_weight: 10.0,
+            entropy_schedule: EntropySchedule::Constant,
+            l1_weight: 0.0,
+            weight_step_connectivity: WeightStepConnectivity::RelaxedBernoulli,
+            initial_temperature: 1.0,
+            temperature_power: 2.0,
+            record_logits_every: 100,
+            augmentation: Augmentation::nyuv2_reference(),
+        }
+    }
+
     /// Checks every value a user can get wrong for a search over `tasks` tasks.
     ///
     /// # Errors
@@ -370,6 +409,18 @@ mod tests {
             assert!(err.contains(&format!("`{field}`")), "{field}: {err}");
         }
         SearchConfig::default().validate(2).unwrap();
+    }
+
+    #[test]
+    fn the_nyuv2_preset_holds_the_reference_values() {
+        let c = SearchConfig::nyuv2_reference();
+        assert_eq!((c.steps, c.batch_size, c.seed), (20001, 10, 1));
+        assert_eq!(c.task_weights, [1.0, 20.0]);
+        assert_eq!(c.augmentation.crop, Some([321, 321]));
+        assert_eq!((c.architecture.beta1, c.architecture.beta2), (0.5, 0.999));
+        assert_eq!(c.weights.fusion_multiplier * c.weights.learning_rate, 0.1);
+        c.validate(2).unwrap();
+        assert!(c.validate(3).is_err(), "two task weights for three tasks");
     }
 
     #[test]

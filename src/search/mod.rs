@@ -125,6 +125,8 @@ impl Search {
                 "the search trains: put the supernet on an autodiff device (device.autodiff())",
             ));
         }
+        // Dropout draws from the device's generator: seed it too.
+        device.seed(config.seed);
         let mut split = EpochSplit::new(
             data.len(),
             config.train_split,
