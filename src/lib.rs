@@ -66,5 +66,6 @@ pub mod rng;
 pub mod search;
 pub mod space;
 pub mod task;
+pub mod train;
 
 pub use error::{Error, Result};

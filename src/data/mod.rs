@@ -8,11 +8,16 @@ mod augment;
 pub mod files;
 mod nyuv2;
 mod split;
+mod synthetic;
 mod toy;
 
 pub use augment::{Augmentation, ColourJitter};
 pub use nyuv2::{NormalDecoding, Nyuv2, Nyuv2Config, Nyuv2Layout, Nyuv2Split, Nyuv2Target};
-pub use split::EpochSplit;
+pub use split::{EpochSampler, EpochSplit};
+pub use synthetic::{
+    Intrinsics, SCENE_CLASSES, SceneConfig, SceneRender, SceneTarget, SyntheticScenes,
+    normals_from_depth,
+};
 pub use toy::CrossModalCopy;
 
 use crate::rng::SeededRng;

@@ -305,7 +305,7 @@ impl ParameterRoles {
     }
 }
 
-fn collect_parameters<M: Module>(module: &M) -> Vec<(ParamId, usize)> {
+pub(crate) fn collect_parameters<M: Module>(module: &M) -> Vec<(ParamId, usize)> {
     /// Collects float parameters, skipping batch-norm running statistics: burn visits those as
     /// float parameters too, under the field names `running_mean` and `running_var`.
     struct Collect {

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use burn::module::Module;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{check_tasks, scalar};
@@ -10,7 +11,7 @@ use crate::arch::Connectivity;
 use crate::branch::TaskBranch;
 use crate::data::MultiTaskDataset;
 use crate::metrics::TaskMetrics;
-use crate::net::Supernet;
+use crate::net::{MultiTaskNetwork, Supernet};
 use crate::rng::SeededRng;
 use crate::task::Task;
 use crate::{Error, Result};
@@ -50,22 +51,64 @@ pub fn evaluate<B: TaskBranch>(
     seed: u64,
 ) -> Result<Evaluation> {
     check_tasks(net.space().tasks(), tasks)?;
+    let net = net.valid();
+    let device = net.architecture.logits.device();
+    let mut rng = SeededRng::new(seed);
+    evaluate_with(tasks, data, batch_size, &device, |images| {
+        let weights = net.architecture.connectivity(connectivity, &mut rng);
+        net.forward(images, &weights)
+    })
+}
+
+/// Evaluates any [`MultiTaskNetwork`] (a baseline, a derived network) on all of `data` in
+/// evaluation mode: `tasks` in the network's output order.
+///
+/// # Errors
+/// As [`evaluate`], and a task count different from the network's outputs.
+pub fn evaluate_network<N: MultiTaskNetwork>(
+    net: &N,
+    tasks: &[Box<dyn Task>],
+    data: &dyn MultiTaskDataset,
+    batch_size: usize,
+) -> Result<Evaluation> {
+    let net = net.valid();
+    let device = net
+        .devices()
+        .first()
+        .cloned()
+        .ok_or_else(|| Error::config("network", "has no parameters, so no device"))?;
+    evaluate_with(tasks, data, batch_size, &device, |images| {
+        net.task_outputs(images)
+    })
+}
+
+/// The evaluation loop shared by every network kind.
+fn evaluate_with(
+    tasks: &[Box<dyn Task>],
+    data: &dyn MultiTaskDataset,
+    batch_size: usize,
+    device: &Device,
+    mut forward: impl FnMut(Tensor<4>) -> Result<Vec<Tensor<4>>>,
+) -> Result<Evaluation> {
     if data.is_empty() {
         return Err(Error::Dataset("cannot evaluate on an empty dataset".into()));
     }
     if batch_size == 0 {
         return Err(Error::config("batch_size", "must be at least 1"));
     }
-    let net = net.valid();
-    let device = net.architecture.logits.device();
-    let mut rng = SeededRng::new(seed);
     let mut sums = vec![0.0f64; tasks.len()];
     let mut accumulators: Vec<_> = tasks.iter().map(|t| t.accumulator()).collect();
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(batch_size) {
-        let batch = data.batch(chunk, None, &device)?;
-        let weights = net.architecture.connectivity(connectivity, &mut rng);
-        let outputs = net.forward(batch.images.clone(), &weights)?;
+        let batch = data.batch(chunk, None, device)?;
+        let outputs = forward(batch.images.clone())?;
+        if outputs.len() != tasks.len() {
+            return Err(Error::shape(
+                "evaluation",
+                format!("{} tasks", outputs.len()),
+                tasks.len().to_string(),
+            ));
+        }
         for (t, (task, output)) in tasks.iter().zip(outputs).enumerate() {
             let target = batch.targets.get(t).ok_or_else(|| {
                 Error::Dataset(format!(

@@ -13,13 +13,13 @@
 
 mod config;
 mod evaluate;
-mod optimizer;
+pub(crate) mod optimizer;
 
 pub use config::{
     ArchitectureOptimizerConfig, EntropySchedule, SearchConfig, WeightOptimizerConfig,
     WeightStepConnectivity,
 };
-pub use evaluate::{Evaluation, evaluate, evaluate_losses};
+pub use evaluate::{Evaluation, evaluate, evaluate_losses, evaluate_network};
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};

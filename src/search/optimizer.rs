@@ -1,7 +1,7 @@
 //! The two optimisers of the alternating search: Adam on the logits, SGD on the weights.
 
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
-use burn::module::{ParamGroup, ParamId};
+use burn::module::{Module, ParamGroup, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
@@ -102,13 +102,8 @@ impl WeightOptimizer {
     }
 
     /// One step on the weights from `grads` at base learning rate `base * factor`; the logits
-    /// are left untouched.
-    pub(crate) fn step<B: TaskBranch>(
-        &mut self,
-        net: Supernet<B>,
-        grads: &mut Gradients,
-        factor: f64,
-    ) -> Supernet<B> {
+    /// (and anything else outside the weight roles) are left untouched.
+    pub(crate) fn step<M: Module>(&mut self, net: M, grads: &mut Gradients, factor: f64) -> M {
         let lr = self.base * factor;
         let mut schedule = ModuleLrScheduler::new(lr * self.backbone);
         for (group, multiplier) in &self.groups {

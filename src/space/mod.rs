@@ -192,29 +192,39 @@ impl SearchSpace {
             }
         }
         let tasks: Vec<String> = branches.iter().map(|b| b.task.clone()).collect();
-        let nodes: Vec<Vec<TaskNode>> = branches
-            .iter()
-            .enumerate()
-            .map(|(task, branch)| {
-                branch
-                    .nodes
-                    .iter()
-                    .enumerate()
-                    .map(|(layer, node)| TaskNode {
-                        id: NodeId::new(task, layer),
-                        stage: node.stage,
-                        channels: node.channels,
-                        stride: node.stride,
-                    })
-                    .collect()
-            })
-            .collect();
+        let nodes = task_nodes(branches);
         let mut edges = rule.edges(&tasks, &nodes)?;
         edges.sort_by_key(|e| (e.target.task, e.target.layer, e.source.task, e.source.layer));
         if edges.is_empty() {
             return Err(Error::NoEdges);
         }
         Self::assemble(tasks, nodes, edges, rule)
+    }
+
+    /// A space over `branches` with no edge at all: the branches run independently. This is
+    /// the single-task baseline's space; nothing can be searched over it.
+    ///
+    /// # Errors
+    /// The same description errors as [`SearchSpace::from_branches`] (fewer than two branches
+    /// are allowed).
+    pub fn independent(branches: &[BranchDescription]) -> Result<Self> {
+        let mut names = HashSet::new();
+        for branch in branches {
+            validate_branch(branch)?;
+            if !names.insert(branch.task.as_str()) {
+                return Err(Error::DuplicateTask(branch.task.clone()));
+            }
+        }
+        if branches.is_empty() {
+            return Err(Error::TooFewTasks(0));
+        }
+        let tasks = branches.iter().map(|b| b.task.clone()).collect();
+        Self::assemble(
+            tasks,
+            task_nodes(branches),
+            Vec::new(),
+            EdgeRule::Explicit(Vec::new()),
+        )
     }
 
     /// Completes a space from its parts: the per-node edge ranges and the computation order.
@@ -479,6 +489,27 @@ impl fmt::Display for SearchSpace {
         }
         Ok(())
     }
+}
+
+/// The nodes of every branch, indexed `[task][layer]`.
+fn task_nodes(branches: &[BranchDescription]) -> Vec<Vec<TaskNode>> {
+    branches
+        .iter()
+        .enumerate()
+        .map(|(task, branch)| {
+            branch
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(layer, node)| TaskNode {
+                    id: NodeId::new(task, layer),
+                    stage: node.stage,
+                    channels: node.channels,
+                    stride: node.stride,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn validate_branch(branch: &BranchDescription) -> Result<()> {
