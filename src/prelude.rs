@@ -11,10 +11,11 @@ pub use crate::data::{
 };
 pub use crate::fusion::{FusionConfig, FusionInit, FusionKind};
 pub use crate::metrics::{DeltaConvention, TaskMetrics, multi_task_delta};
-pub use crate::net::Supernet;
+pub use crate::net::{MultiTaskNetwork, Supernet};
 pub use crate::rng::SeededRng;
 pub use crate::search::{
     EntropySchedule, Evaluation, Search, SearchConfig, SearchOutcome, evaluate, evaluate_losses,
+    evaluate_network,
 };
 pub use crate::space::{BranchDescription, EdgeRule, FusionEdge, NodeId, SearchSpace, TaskNode};
 pub use crate::task::{

@@ -4,10 +4,12 @@
 
 mod architecture;
 mod connectivity;
+mod picture;
 mod regularizer;
 
 pub use architecture::{Architecture, EdgeDecision};
 pub use connectivity::{ArchitectureParameters, Connectivity, EdgeWeights};
+pub(crate) use picture::{task_colour, xml};
 pub use regularizer::{PairAverage, edge_entropy, entropy, l1};
 
-pub(crate) use connectivity::tensor_to_vec;
+pub(crate) use connectivity::{sigmoid_scalar, tensor_to_vec};

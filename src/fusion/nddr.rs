@@ -3,8 +3,6 @@
 use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
 
@@ -102,28 +100,40 @@ impl NddrFusion {
         sources: Vec<Option<Tensor<4>>>,
         weights: &Tensor<1>,
     ) -> Tensor<4> {
-        let weight = self.weight.val();
-        let mut features = Vec::with_capacity(sources.len() + 1);
-        let mut blocks = Vec::with_capacity(sources.len() + 1);
-        blocks.push(weight.clone().slice([0..self.channels, 0..self.channels]));
-        features.push(own);
-        let mut offset = self.channels;
+        // The 1x1 convolution over the concatenation equals the sum of one matrix product per
+        // input, `W_own x_own + sum_e c_e W_e x_e`, computed as batched products on the
+        // `[batch, channels, height * width]` views: no concatenated copy, no im2col. (On
+        // flex this is ~8x faster, forward and backward, than concatenate + conv2d.)
+        let [batch, channels, height, width] = own.dims();
+        let pixels = height * width;
+        let weight = self.weight.val().reshape([channels, self.total_channels()]);
+        let product = |block: Tensor<2>, x: Tensor<4>, input_channels: usize| {
+            block
+                .unsqueeze::<3>()
+                .matmul(x.reshape([batch, input_channels, pixels]))
+        };
+        let mut out = product(
+            weight.clone().slice([0..channels, 0..channels]),
+            own,
+            channels,
+        );
+        let mut offset = channels;
         for (input, source) in self.inputs.iter().zip(sources) {
             let range = offset..offset + input.channels;
             offset += input.channels;
             if let Some(source) = source {
-                let block = weight.clone().slice([0..self.channels, range]);
-                blocks.push(block * edge_weight(weights, input.edge));
-                features.push(source);
+                let scale = edge_weight(weights, input.edge).reshape([1, 1]);
+                let block = weight.clone().slice([0..channels, range]) * scale;
+                out = out + product(block, source, input.channels);
             }
         }
-        let (features, weight) = if features.len() == 1 {
-            (features.remove(0), blocks.remove(0))
-        } else {
-            (Tensor::cat(features, 1), Tensor::cat(blocks, 1))
-        };
-        let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
-        relu(self.norm.forward(conv2d(features, weight, None, options)))
+        let out = out.reshape([batch, channels, height, width]);
+        relu(self.norm.forward(out))
+    }
+
+    /// Input channels of the 1x1 convolution: own plus every source.
+    fn total_channels(&self) -> usize {
+        self.channels + self.inputs.iter().map(|i| i.channels).sum::<usize>()
     }
 
     /// The fusion without the inputs `keep` rejects (their weight columns are dropped).

@@ -121,10 +121,10 @@ pub fn nddr_cnn<B: TaskBranch>(
             if source == target {
                 continue;
             }
-            for block in 0..ends[0].len() {
+            for (&from, &to) in ends[source].iter().zip(&ends[target]) {
                 edges.push(FusionEdge::new(
-                    NodeId::new(source, ends[source][block]),
-                    NodeId::new(target, ends[target][block]),
+                    NodeId::new(source, from),
+                    NodeId::new(target, to),
                 ));
             }
         }

@@ -244,6 +244,21 @@ impl<B: TaskBranch> Supernet<B> {
         })
     }
 
+    /// The derived network of a saved `architecture`: a supernet over the architecture's space
+    /// with these `branches` (built as for the search), derived (pruned inputs dropped). Load
+    /// its trained weights with [`Supernet::load_weights`].
+    ///
+    /// # Errors
+    /// Branches that do not fit the architecture's space, or an invalid fusion.
+    pub fn derived_from(
+        architecture: &Architecture,
+        branches: Vec<B>,
+        fusion: FusionConfig,
+        device: &Device,
+    ) -> Result<Self> {
+        Self::new(&architecture.space, branches, fusion, 0, device)?.derive(architecture)
+    }
+
     /// The supernet's parameters by role, for per-group learning rates and weight decay.
     pub fn parameter_roles(&self) -> ParameterRoles {
         let mut roles = ParameterRoles {

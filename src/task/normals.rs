@@ -48,7 +48,10 @@ impl SurfaceNormals {
         check_prediction(&self.name, &prediction, batch, 3)?;
         let prediction = resize_bilinear(prediction, [height, width], self.align_corners);
         let dot = (prediction.clone() * values.clone()).sum_dim(1);
-        let norm = |t: Tensor<4>| t.square().sum_dim(1).sqrt().clamp_min(EPSILON);
+        // Clamp the squared norm before the square root: the root's derivative at 0 is
+        // infinite, and a prediction that is exactly 0 somewhere (all features ReLU'd away)
+        // would otherwise turn the gradient into NaN (0 x inf).
+        let norm = |t: Tensor<4>| t.square().sum_dim(1).clamp_min(EPSILON * EPSILON).sqrt();
         let cosine = dot / (norm(prediction) * norm(values.clone()));
         Ok((cosine.squeeze_dim(1), valid.clone().squeeze_dim(1)))
     }
@@ -122,6 +125,25 @@ mod tests {
     use super::*;
     use crate::arch::tensor_to_vec;
     use burn::tensor::Device;
+
+    #[test]
+    fn zero_predictions_and_zero_targets_give_finite_gradients() {
+        // An all-zero prediction pixel and an all-zero (invalid) target pixel: the loss and
+        // its gradient stay finite.
+        let device = Device::flex().autodiff();
+        let prediction =
+            Tensor::<4>::from_floats([[[[0.0, 1.0]], [[0.0, 0.0]], [[0.0, 0.0]]]], &device)
+                .require_grad();
+        let values =
+            Tensor::<4>::from_floats([[[[1.0, 0.0]], [[0.0, 0.0]], [[0.0, 0.0]]]], &device);
+        let valid = Tensor::<4>::from_floats([[[[1.0, 0.0]]]], &device);
+        let loss = SurfaceNormals::new("n")
+            .loss(prediction.clone(), &Target::Dense { values, valid })
+            .unwrap();
+        let grads = loss.backward();
+        let g = tensor_to_vec(prediction.grad(&grads).unwrap());
+        assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+    }
 
     #[test]
     fn one_minus_cosine_over_valid_pixels() {
