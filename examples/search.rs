@@ -18,13 +18,13 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use mtl_nas::data::SceneTarget;
 use mtl_nas::device::device_from_name;
-use mtl_nas::experiment::{Event, SEARCHED, SceneExperiment, evaluate_saved};
+use mtl_nas::experiment::{Event, Experiment, ExperimentData, SEARCHED, evaluate_saved};
 use mtl_nas::search::SearchConfig;
 
 /// Search MTL-NAS on synthetic scenes and compare it with the baselines.
 #[derive(Parser, Debug)]
 struct Args {
-    /// Tasks, comma-separated: seg, normal, depth.
+    /// Tasks, comma-separated: seg, normal, depth, edges, keypoints.
     #[arg(long, default_value = "seg,normal", value_delimiter = ',')]
     tasks: Vec<String>,
     /// Image size, HEIGHTxWIDTH.
@@ -91,13 +91,15 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             "seg" => Ok(SceneTarget::Segmentation),
             "normal" => Ok(SceneTarget::Normals),
             "depth" => Ok(SceneTarget::Depth),
+            "edges" => Ok(SceneTarget::Edges),
+            "keypoints" => Ok(SceneTarget::Keypoints),
             other => Err(mtl_nas::Error::InvalidConfig {
                 field: "--tasks".into(),
-                reason: format!("unknown task `{other}` (seg, normal, depth)"),
+                reason: format!("unknown task `{other}` (seg, normal, depth, edges, keypoints)"),
             }),
         })
         .collect::<mtl_nas::Result<Vec<_>>>()?;
-    let task_weights = targets
+    let task_weights: Vec<f64> = targets
         .iter()
         .map(|t| {
             if *t == SceneTarget::Normals {
@@ -107,18 +109,20 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             }
         })
         .collect();
-    let experiment = SceneExperiment {
-        train_scenes: args.train,
-        test_scenes: args.test,
-        height,
-        width,
-        targets,
+    let experiment = Experiment {
+        data: ExperimentData::Scenes {
+            train: args.train,
+            test: args.test,
+            height,
+            width,
+            targets,
+        },
         search: SearchConfig {
             task_weights,
-            ..SceneExperiment::short_search(args.steps, args.seed)
+            ..Experiment::short_search(args.steps, args.seed)
         },
         seed: args.seed,
-        ..SceneExperiment::two_tasks()
+        ..Experiment::two_tasks()
     };
     println!(
         "{} training and {} test scenes of {height} x {width}; tasks {:?}; {} steps per method",

@@ -3,22 +3,24 @@
 
 use mtl_nas::arch::Architecture;
 use mtl_nas::data::SceneTarget;
-use mtl_nas::experiment::{Event, SEARCHED, SceneExperiment, evaluate_saved};
+use mtl_nas::experiment::{Event, Experiment, ExperimentData, SEARCHED, evaluate_saved};
 use mtl_nas::prelude::*;
 use mtl_nas::report::ResultsTable;
 use mtl_nas::search::IterationLog;
 
-fn tiny(targets: Vec<SceneTarget>) -> SceneExperiment {
-    SceneExperiment {
-        train_scenes: 12,
-        test_scenes: 6,
-        height: 16,
-        width: 20,
-        targets,
+fn tiny(targets: Vec<SceneTarget>) -> Experiment {
+    Experiment {
+        data: ExperimentData::Scenes {
+            train: 12,
+            test: 6,
+            height: 16,
+            width: 20,
+            targets,
+        },
         stages: vec![(1, 4), (1, 6), (1, 8)],
-        search: SceneExperiment::short_search(4, 3),
+        search: Experiment::short_search(4, 3),
         eval_batch: 4,
-        ..SceneExperiment::two_tasks()
+        ..Experiment::two_tasks()
     }
 }
 
@@ -50,7 +52,7 @@ fn the_pipeline_writes_files_that_parse_back() {
     assert_eq!(report.table.rows.len(), 5);
     assert_eq!(report.table.row("single-task").unwrap().delta, 0.0);
 
-    let saved: SceneExperiment = mtl_nas::io::read_json(&out.join("run.json")).unwrap();
+    let saved: Experiment = mtl_nas::io::read_json(&out.join("run.json")).unwrap();
     assert_eq!(saved, experiment);
     let architecture = Architecture::load(out.join("architecture.json")).unwrap();
     assert_eq!(architecture, report.architecture);
@@ -99,5 +101,38 @@ fn three_tasks_and_a_missing_single_task_baseline() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("single-task baseline"), "{err}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn a_five_task_search_has_twenty_edge_sets_and_reloads() {
+    let out = std::env::temp_dir().join(format!("mtl-nas-experiment5-{}", std::process::id()));
+    let device = Device::flex().autodiff();
+    let mut experiment = tiny(vec![
+        SceneTarget::Segmentation,
+        SceneTarget::Normals,
+        SceneTarget::Depth,
+        SceneTarget::Edges,
+        SceneTarget::Keypoints,
+    ]);
+    experiment.baselines = vec![mtl_nas::net::Baseline::SingleTask];
+    let report = experiment.run(&out, &device, |_| {}).unwrap();
+    let space = &report.architecture.space;
+    assert_eq!(space.num_tasks(), 5);
+    assert_eq!(space.task_pairs().len(), 5 * 4);
+    // Three stages of one node: one same-stage edge per stage and ordered pair.
+    assert_eq!(space.num_edges(), 20 * 3);
+    let searched = &report.table.row(SEARCHED).unwrap().evaluation;
+    assert_eq!(
+        searched.metrics.len(),
+        5,
+        "one output (and metric set) per task"
+    );
+    let names: Vec<&str> = searched.metrics.iter().map(|m| m.task.as_str()).collect();
+    assert_eq!(names, ["seg", "normal", "depth", "edges", "keypoints"]);
+    let loaded = Architecture::load(out.join("architecture.json")).unwrap();
+    loaded.check_space(space).unwrap();
+    assert_eq!(loaded, report.architecture);
+    assert_eq!(evaluate_saved(&out, &device).unwrap(), *searched);
     std::fs::remove_dir_all(&out).unwrap();
 }

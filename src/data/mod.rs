@@ -9,14 +9,19 @@ pub mod files;
 mod nyuv2;
 mod split;
 mod synthetic;
+mod taskonomy;
 mod toy;
 
 pub use augment::{Augmentation, ColourJitter};
 pub use nyuv2::{NormalDecoding, Nyuv2, Nyuv2Config, Nyuv2Layout, Nyuv2Split, Nyuv2Target};
 pub use split::{EpochSampler, EpochSplit};
 pub use synthetic::{
-    Intrinsics, SCENE_CLASSES, SceneConfig, SceneRender, SceneTarget, SyntheticScenes,
-    normals_from_depth,
+    Intrinsics, SCENE_CLASSES, SceneConfig, SceneRender, SceneTarget, SyntheticScenes, corner_map,
+    edge_map, normals_from_depth,
+};
+pub use taskonomy::{
+    TASKONOMY_INVALID_DEPTH, Taskonomy, TaskonomyConfig, TaskonomyDomain, TaskonomySplit, ViewName,
+    read_building_split,
 };
 pub use toy::CrossModalCopy;
 

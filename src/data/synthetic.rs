@@ -101,6 +101,12 @@ pub enum SceneTarget {
     Normals,
     /// Depth in metres.
     Depth,
+    /// Occlusion and crease edges: 1 where a pixel's 4-neighbourhood crosses from one surface
+    /// to another, 0 elsewhere.
+    Edges,
+    /// Corner heatmap: 1 at pixels where three or more surfaces meet (room corners, box
+    /// corners), blurred by a Gaussian of 1 pixel, in [0, 1].
+    Keypoints,
 }
 
 /// Settings of a synthetic scene set.
@@ -226,6 +232,24 @@ impl MultiTaskDataset for SyntheticScenes {
                     },
                     valid: Some(r.depth_valid.clone()),
                 },
+                SceneTarget::Edges => TargetData::Dense {
+                    values: Image {
+                        data: edge_map(&r.instances, h, w),
+                        channels: 1,
+                        height: h,
+                        width: w,
+                    },
+                    valid: None,
+                },
+                SceneTarget::Keypoints => TargetData::Dense {
+                    values: Image {
+                        data: corner_map(&r.instances, h, w),
+                        channels: 1,
+                        height: h,
+                        width: w,
+                    },
+                    valid: None,
+                },
             })
             .collect();
         Ok(MultiTaskSample {
@@ -292,6 +316,76 @@ pub fn normals_from_depth(
         },
         ok,
     )
+}
+
+/// 1 where a pixel's right or lower neighbour lies on another surface (either side of the
+/// boundary marked), 0 elsewhere.
+pub fn edge_map(instances: &[u32], height: usize, width: usize) -> Vec<f32> {
+    let mut edges = vec![0.0f32; height * width];
+    for y in 0..height {
+        for x in 0..width {
+            let i = y * width + x;
+            if x + 1 < width && instances[i] != instances[i + 1] {
+                edges[i] = 1.0;
+                edges[i + 1] = 1.0;
+            }
+            if y + 1 < height && instances[i] != instances[i + width] {
+                edges[i] = 1.0;
+                edges[i + width] = 1.0;
+            }
+        }
+    }
+    edges
+}
+
+/// A corner heatmap: pixels whose 3 x 3 neighbourhood holds three or more surfaces, blurred
+/// by a Gaussian (sigma 1 pixel, 5 x 5 support) and scaled so a lone corner peaks at 1.
+pub fn corner_map(instances: &[u32], height: usize, width: usize) -> Vec<f32> {
+    let mut corners = vec![0.0f32; height * width];
+    for y in 1..height.saturating_sub(1) {
+        for x in 1..width.saturating_sub(1) {
+            let mut seen = [u32::MAX; 9];
+            let mut distinct = 0;
+            for dy in 0..3 {
+                for dx in 0..3 {
+                    let v = instances[(y + dy - 1) * width + x + dx - 1];
+                    if !seen[..distinct].contains(&v) {
+                        seen[distinct] = v;
+                        distinct += 1;
+                    }
+                }
+            }
+            if distinct >= 3 {
+                corners[y * width + x] = 1.0;
+            }
+        }
+    }
+    let kernel: Vec<f32> = (-2i32..=2).map(|d| (-(d * d) as f32 / 2.0).exp()).collect();
+    let blur = |input: &[f32], horizontal: bool| -> Vec<f32> {
+        let mut out = vec![0.0f32; input.len()];
+        for y in 0..height {
+            for x in 0..width {
+                let mut v = 0.0;
+                for (k, weight) in kernel.iter().enumerate() {
+                    let d = k as i64 - 2;
+                    let (sy, sx) = if horizontal {
+                        (y as i64, x as i64 + d)
+                    } else {
+                        (y as i64 + d, x as i64)
+                    };
+                    if (0..height as i64).contains(&sy) && (0..width as i64).contains(&sx) {
+                        v += weight * input[sy as usize * width + sx as usize];
+                    }
+                }
+                out[y * width + x] = v;
+            }
+        }
+        out
+    };
+    blur(&blur(&corners, true), false)
+        .into_iter()
+        .map(|v| v.min(1.0))
+        .collect()
 }
 
 /// A seed for scene `index` of a set seeded with `seed` (SplitMix64 of the pair).
@@ -857,6 +951,31 @@ mod tests {
         let angles = consistency(&flip(&r.depth), &valid, &wrong, &flip_u(&r.instances), &k);
         let mean_wrong = angles.iter().sum::<f64>() / angles.len() as f64;
         assert!(mean_wrong > 10.0, "mean without negation {mean_wrong}");
+    }
+
+    #[test]
+    fn edges_and_corners_by_hand() {
+        // Instances on a 4 x 4 grid: left half 0, top-right 1, bottom-right 2.
+        //   0 0 1 1
+        //   0 0 1 1
+        //   0 0 2 2
+        //   0 0 2 2
+        let inst = [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 2, 2, 0, 0, 2, 2];
+        let e = edge_map(&inst, 4, 4);
+        // Columns 1 and 2 border the left half; rows 1 and 2 of the right half border each
+        // other.
+        assert_eq!(
+            e,
+            [
+                0., 1., 1., 0., 0., 1., 1., 1., 0., 1., 1., 1., 0., 1., 1., 0.
+            ]
+        );
+        // Pixels (1, 1), (1, 2), (2, 1), (2, 2) see all three surfaces; the blur of a single
+        // corner peaks at 1 (kernel centre weight 1), four neighbouring corners exceed 1 and
+        // are capped.
+        let c = corner_map(&inst, 4, 4);
+        assert_eq!(c[5], 1.0);
+        assert!(c[0] > 0.0 && c[0] < 1.0);
     }
 
     #[test]

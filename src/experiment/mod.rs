@@ -1,9 +1,10 @@
-//! The main job end to end on synthetic indoor scenes: generate the scenes, search, evaluate
-//! the discrete architecture without retraining, train and evaluate the baselines with the
-//! same budget, and write the table, the pictures and the files a person opens afterwards.
+//! The main job end to end: load the data (synthetic indoor scenes by default, or
+//! Taskonomy), search, evaluate the discrete architecture without retraining, train and
+//! evaluate the baselines with the same budget, and write the table, the pictures and the
+//! files a person opens afterwards.
 //!
-//! Everything a run needs is in its [`SceneExperiment`], saved as `run.json` beside the
-//! results, so [`evaluate_saved`] can rebuild and re-evaluate a finished run.
+//! Everything a run needs is in its [`Experiment`], saved as `run.json` beside the results, so
+//! [`evaluate_saved`] can rebuild and re-evaluate a finished run.
 
 use std::path::Path;
 use std::time::Instant;
@@ -12,8 +13,11 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Architecture;
-use crate::branch::{SmallCnn, SmallCnnConfig, TaskBranch};
-use crate::data::{SCENE_CLASSES, SceneConfig, SceneTarget, SyntheticScenes};
+use crate::branch::{HeadKind, SmallCnn, SmallCnnConfig, TaskBranch};
+use crate::data::{
+    MultiTaskDataset, SCENE_CLASSES, SceneConfig, SceneTarget, SyntheticScenes, Taskonomy,
+    TaskonomyConfig, TaskonomyDomain,
+};
 use crate::fusion::FusionConfig;
 use crate::metrics::DeltaConvention;
 use crate::net::Supernet;
@@ -25,26 +29,46 @@ use crate::search::{
     WeightOptimizerConfig, evaluate_network,
 };
 use crate::space::{EdgeRule, SearchSpace};
-use crate::task::{Depth, DepthLoss, Segmentation, SurfaceNormals, Task};
+use crate::task::{
+    Classification, DenseRegression, Depth, DepthLoss, RegressionLoss, Segmentation,
+    SurfaceNormals, Task,
+};
 use crate::train::{TrainLog, train};
 use crate::{Error, Result, io};
 
 /// The row name of the searched network in results tables.
 pub const SEARCHED: &str = "MTL-NAS";
 
-/// A complete experiment on synthetic scenes.
+/// Where an experiment's data comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SceneExperiment {
-    /// Training scenes (split each epoch between weight and architecture steps).
-    pub train_scenes: usize,
-    /// Test scenes.
-    pub test_scenes: usize,
-    /// Image height.
-    pub height: usize,
-    /// Image width.
-    pub width: usize,
-    /// The tasks (segmentation, normals, depth), in order.
-    pub targets: Vec<SceneTarget>,
+pub enum ExperimentData {
+    /// Synthetic indoor scenes rendered on the fly.
+    Scenes {
+        /// Training scenes (split each epoch between weight and architecture steps).
+        train: usize,
+        /// Test scenes.
+        test: usize,
+        /// Image height.
+        height: usize,
+        /// Image width.
+        width: usize,
+        /// The tasks, in order.
+        targets: Vec<SceneTarget>,
+    },
+    /// Taskonomy on disk: the training and the test configuration (same targets).
+    Taskonomy {
+        /// Training views.
+        train: TaskonomyConfig,
+        /// Test views.
+        test: TaskonomyConfig,
+    },
+}
+
+/// A complete experiment: data, branches, search space, search and baselines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    /// The data and its tasks.
+    pub data: ExperimentData,
     /// Every branch's stages as `(layers, channels)` ([`SmallCnnConfig`]).
     pub stages: Vec<(usize, usize)>,
     /// The candidate edges.
@@ -63,17 +87,19 @@ pub struct SceneExperiment {
     pub eval_batch: usize,
 }
 
-impl SceneExperiment {
+impl Experiment {
     /// The default run of `examples/search.rs`: segmentation and normals on 36 x 48 scenes,
     /// small three-stage branches, the reference's rule and search settings scaled to a short
-    /// run (see [`SceneExperiment::short_search`]), every baseline.
+    /// run (see [`Experiment::short_search`]), every baseline.
     pub fn two_tasks() -> Self {
         Self {
-            train_scenes: 600,
-            test_scenes: 200,
-            height: 36,
-            width: 48,
-            targets: vec![SceneTarget::Segmentation, SceneTarget::Normals],
+            data: ExperimentData::Scenes {
+                train: 600,
+                test: 200,
+                height: 36,
+                width: 48,
+                targets: vec![SceneTarget::Segmentation, SceneTarget::Normals],
+            },
             stages: vec![(2, 16), (2, 32), (2, 48)],
             rule: EdgeRule::same_stage(),
             fusion: FusionConfig::nddr(1.0, 0.0),
@@ -122,58 +148,122 @@ impl SceneExperiment {
         }
     }
 
-    /// The task names, in order (`seg`, `normal`, `depth`).
+    /// Each task's name, loss and metrics, and whether its head is per image (pooled).
+    fn task_specs(&self) -> Vec<(&'static str, Box<dyn Task>, HeadKind)> {
+        fn spec(
+            name: &'static str,
+            task: impl Task + 'static,
+            head: HeadKind,
+        ) -> (&'static str, Box<dyn Task>, HeadKind) {
+            (name, Box::new(task), head)
+        }
+        let dense = HeadKind::Dense;
+        let l1 = |name: &'static str| {
+            spec(
+                name,
+                DenseRegression::new(name, 1, RegressionLoss::L1),
+                dense,
+            )
+        };
+        match &self.data {
+            ExperimentData::Scenes { targets, .. } => targets
+                .iter()
+                .map(|t| match t {
+                    SceneTarget::Segmentation => {
+                        spec("seg", Segmentation::new("seg", SCENE_CLASSES.len()), dense)
+                    }
+                    SceneTarget::Normals => spec("normal", SurfaceNormals::new("normal"), dense),
+                    SceneTarget::Depth => spec("depth", Depth::new("depth", DepthLoss::L1), dense),
+                    SceneTarget::Edges => l1("edges"),
+                    SceneTarget::Keypoints => l1("keypoints"),
+                })
+                .collect(),
+            ExperimentData::Taskonomy { train, .. } => train
+                .targets
+                .iter()
+                .map(|d| match d {
+                    TaskonomyDomain::Segmentation => {
+                        spec("seg", Segmentation::new("seg", 17), dense)
+                    }
+                    TaskonomyDomain::Normals => {
+                        spec("normal", SurfaceNormals::new("normal"), dense)
+                    }
+                    TaskonomyDomain::DepthZbuffer => l1("depth"),
+                    TaskonomyDomain::DepthEuclidean => l1("distance"),
+                    TaskonomyDomain::Keypoints2d => l1("keypoints"),
+                    TaskonomyDomain::EdgeTexture => l1("edges"),
+                    TaskonomyDomain::ObjectClass => spec(
+                        "object",
+                        Classification::new("object", 1000),
+                        HeadKind::Pooled,
+                    ),
+                    TaskonomyDomain::SceneClass => {
+                        spec("scene", Classification::new("scene", 365), HeadKind::Pooled)
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The task names, in order (`seg`, `normal`, `depth`, `edges`, `keypoints`, ...).
     pub fn task_names(&self) -> Vec<&'static str> {
-        self.targets
-            .iter()
-            .map(|t| match t {
-                SceneTarget::Segmentation => "seg",
-                SceneTarget::Normals => "normal",
-                SceneTarget::Depth => "depth",
-            })
-            .collect()
+        self.task_specs().into_iter().map(|(n, _, _)| n).collect()
     }
 
     /// The tasks, in order.
     pub fn tasks(&self) -> Vec<Box<dyn Task>> {
-        self.targets
-            .iter()
-            .map(|t| -> Box<dyn Task> {
-                match t {
-                    SceneTarget::Segmentation => {
-                        Box::new(Segmentation::new("seg", SCENE_CLASSES.len()))
-                    }
-                    SceneTarget::Normals => Box::new(SurfaceNormals::new("normal")),
-                    SceneTarget::Depth => Box::new(Depth::new("depth", DepthLoss::L1)),
-                }
-            })
-            .collect()
+        self.task_specs().into_iter().map(|(_, t, _)| t).collect()
     }
 
     /// Fresh branches, one per task, drawn from the experiment's seed (the same for every
     /// method, so all start from the same weights).
     pub fn branches(&self, device: &Device) -> Result<Vec<SmallCnn>> {
         let mut rng = SeededRng::new(self.seed);
-        self.tasks()
+        self.task_specs()
             .iter()
-            .map(|task| {
-                SmallCnnConfig::new(3, self.stages.clone(), task.outputs()).init(&mut rng, device)
+            .map(|(_, task, head)| {
+                let mut config = SmallCnnConfig::new(3, self.stages.clone(), task.outputs());
+                config.head = *head;
+                config.init(&mut rng, device)
             })
             .collect()
     }
 
-    /// The training and test scene sets (different seeds, so no test scene is trained on).
-    pub fn datasets(&self) -> Result<(SyntheticScenes, SyntheticScenes)> {
-        let scenes = |count, seed| {
-            SyntheticScenes::new(
-                SceneConfig::new(count, self.height, self.width, seed)
-                    .with_targets(self.targets.clone()),
-            )
-        };
-        Ok((
-            scenes(self.train_scenes, self.seed.wrapping_mul(2).wrapping_add(1))?,
-            scenes(self.test_scenes, self.seed.wrapping_mul(2).wrapping_add(2))?,
-        ))
+    /// The training and test sets (synthetic sets use different seeds, so no test scene is
+    /// trained on).
+    pub fn datasets(&self) -> Result<(Box<dyn MultiTaskDataset>, Box<dyn MultiTaskDataset>)> {
+        match &self.data {
+            ExperimentData::Scenes {
+                train,
+                test,
+                height,
+                width,
+                targets,
+            } => {
+                let scenes = |count, seed| {
+                    SyntheticScenes::new(
+                        SceneConfig::new(count, *height, *width, seed)
+                            .with_targets(targets.clone()),
+                    )
+                };
+                Ok((
+                    Box::new(scenes(*train, self.seed.wrapping_mul(2).wrapping_add(1))?),
+                    Box::new(scenes(*test, self.seed.wrapping_mul(2).wrapping_add(2))?),
+                ))
+            }
+            ExperimentData::Taskonomy { train, test } => {
+                if train.targets != test.targets {
+                    return Err(Error::config(
+                        "data",
+                        "the Taskonomy training and test configurations name different targets",
+                    ));
+                }
+                Ok((
+                    Box::new(Taskonomy::open(train.clone())?),
+                    Box::new(Taskonomy::open(test.clone())?),
+                ))
+            }
+        }
     }
 
     fn supernet(&self, device: &Device) -> Result<Supernet<SmallCnn>> {
@@ -210,6 +300,7 @@ impl SceneExperiment {
         }
         io::write_json(&out.join("run.json"), self)?;
         let (train_set, test_set) = self.datasets()?;
+        let (train_set, test_set) = (&*train_set, &*test_set);
         let tasks = self.tasks();
         let names = self.task_names();
 
@@ -218,12 +309,12 @@ impl SceneExperiment {
         let outcome = Search::new(self.search.clone()).run_observed(
             self.supernet(device)?,
             &tasks,
-            &train_set,
+            train_set,
             |log| events(Event::Search(log)),
         )?;
         let search_seconds = start.elapsed().as_secs_f64();
         let derived = outcome.network.derive(&outcome.architecture)?;
-        let searched = evaluate_network(&derived, &tasks, &test_set, self.eval_batch)?;
+        let searched = evaluate_network(&derived, &tasks, test_set, self.eval_batch)?;
         derived.save_weights(out.join("derived.safetensors"))?;
         outcome.architecture.save(out.join("architecture.json"))?;
         io::write_atomic(
@@ -249,13 +340,13 @@ impl SceneExperiment {
             let evaluation = match baseline {
                 Baseline::SingleTask => {
                     let net = baselines::single_task(branches, &names, device)?;
-                    let trained = train(net, &tasks, &train_set, &self.search, &mut observe)?;
-                    evaluate_network(&trained.network, &tasks, &test_set, self.eval_batch)?
+                    let trained = train(net, &tasks, train_set, &self.search, &mut observe)?;
+                    evaluate_network(&trained.network, &tasks, test_set, self.eval_batch)?
                 }
                 Baseline::SharedTrunk => {
                     let net = baselines::shared_trunk(branches, &names)?;
-                    let trained = train(net, &tasks, &train_set, &self.search, &mut observe)?;
-                    evaluate_network(&trained.network, &tasks, &test_set, self.eval_batch)?
+                    let trained = train(net, &tasks, train_set, &self.search, &mut observe)?;
+                    evaluate_network(&trained.network, &tasks, test_set, self.eval_batch)?
                 }
                 Baseline::NddrCnn => {
                     let net = baselines::nddr_cnn(
@@ -265,8 +356,8 @@ impl SceneExperiment {
                         self.seed,
                         device,
                     )?;
-                    let trained = train(net, &tasks, &train_set, &self.search, &mut observe)?;
-                    evaluate_network(&trained.network, &tasks, &test_set, self.eval_batch)?
+                    let trained = train(net, &tasks, train_set, &self.search, &mut observe)?;
+                    evaluate_network(&trained.network, &tasks, test_set, self.eval_batch)?
                 }
                 Baseline::AllEdges => {
                     let net = baselines::all_edges(
@@ -277,8 +368,8 @@ impl SceneExperiment {
                         self.seed,
                         device,
                     )?;
-                    let trained = train(net, &tasks, &train_set, &self.search, &mut observe)?;
-                    evaluate_network(&trained.network, &tasks, &test_set, self.eval_batch)?
+                    let trained = train(net, &tasks, train_set, &self.search, &mut observe)?;
+                    evaluate_network(&trained.network, &tasks, test_set, self.eval_batch)?
                 }
             };
             methods.push((
@@ -303,7 +394,7 @@ impl SceneExperiment {
     }
 }
 
-/// Progress of a [`SceneExperiment::run`].
+/// Progress of a [`Experiment::run`].
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A method starts (the search, then each baseline).
@@ -314,7 +405,7 @@ pub enum Event<'a> {
     Train(&'a TrainLog),
 }
 
-/// The outcome of a [`SceneExperiment::run`].
+/// The outcome of a [`Experiment::run`].
 #[derive(Clone, Debug)]
 pub struct ExperimentReport {
     /// Every method's metrics and Delta.
@@ -331,7 +422,7 @@ pub struct ExperimentReport {
 /// # Errors
 /// Missing or malformed files, or weights that do not fit the architecture.
 pub fn evaluate_saved(dir: &Path, device: &Device) -> Result<Evaluation> {
-    let experiment: SceneExperiment = io::read_json(&dir.join("run.json"))?;
+    let experiment: Experiment = io::read_json(&dir.join("run.json"))?;
     let architecture = Architecture::load(dir.join("architecture.json"))?;
     let net = Supernet::derived_from(
         &architecture,
@@ -341,5 +432,5 @@ pub fn evaluate_saved(dir: &Path, device: &Device) -> Result<Evaluation> {
     )?
     .load_weights(dir.join("derived.safetensors"))?;
     let (_, test_set) = experiment.datasets()?;
-    evaluate_network(&net, &experiment.tasks(), &test_set, experiment.eval_batch)
+    evaluate_network(&net, &experiment.tasks(), &*test_set, experiment.eval_batch)
 }

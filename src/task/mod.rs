@@ -3,11 +3,13 @@
 //! Every dense task resizes its prediction to the target's size (bilinear; the reference uses
 //! `align_corners=True` for this upsampling) before the loss and the metrics.
 
+mod classification;
 mod depth;
 mod normals;
 mod regression;
 mod segmentation;
 
+pub use classification::Classification;
 pub use depth::{Depth, DepthLoss};
 pub use normals::SurfaceNormals;
 pub use regression::{DenseRegression, RegressionLoss};
