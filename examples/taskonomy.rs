@@ -111,8 +111,8 @@ fn run(args: Args) -> mtl_nas::Result<()> {
                 ..TaskonomyConfig::five_tasks(root, &split_file, split)
             };
             ExperimentData::Taskonomy {
-                train: config(TaskonomySplit::Train),
-                test: config(TaskonomySplit::Test),
+                train: Box::new(config(TaskonomySplit::Train)),
+                test: Box::new(config(TaskonomySplit::Test)),
             }
         }
         None => {

@@ -58,9 +58,9 @@ pub enum ExperimentData {
     /// Taskonomy on disk: the training and the test configuration (same targets).
     Taskonomy {
         /// Training views.
-        train: TaskonomyConfig,
+        train: Box<TaskonomyConfig>,
         /// Test views.
-        test: TaskonomyConfig,
+        test: Box<TaskonomyConfig>,
     },
 }
 
@@ -259,8 +259,8 @@ impl Experiment {
                     ));
                 }
                 Ok((
-                    Box::new(Taskonomy::open(train.clone())?),
-                    Box::new(Taskonomy::open(test.clone())?),
+                    Box::new(Taskonomy::open((**train).clone())?),
+                    Box::new(Taskonomy::open((**test).clone())?),
                 ))
             }
         }
