@@ -6,6 +6,7 @@
 
 mod augment;
 pub mod files;
+mod multi_fashion;
 mod nyuv2;
 mod split;
 mod synthetic;
@@ -13,6 +14,9 @@ mod taskonomy;
 mod toy;
 
 pub use augment::{Augmentation, ColourJitter};
+pub use multi_fashion::{
+    FASHION_CLASSES, FASHION_MNIST_DIR, FashionMnist, IdxArray, multi_fashion, parse_idx, read_idx,
+};
 pub use nyuv2::{NormalDecoding, Nyuv2, Nyuv2Config, Nyuv2Layout, Nyuv2Split, Nyuv2Target};
 pub use split::{EpochSampler, EpochSplit};
 pub use synthetic::{

@@ -12,7 +12,7 @@ use crate::{Error, Result};
 /// An epoch ends when the training part cannot fill another batch; the search part, if it runs
 /// out first (fraction above one half), starts over in a new order within the same epoch rather
 /// than stopping the run (the reference crashes there).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochSplit {
     len: usize,
     train_len: usize,

@@ -14,9 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::Architecture;
 use crate::branch::{HeadKind, SmallCnn, SmallCnnConfig, TaskBranch};
+#[cfg(doc)]
+use crate::data::FASHION_MNIST_DIR;
 use crate::data::{
-    MultiTaskDataset, SCENE_CLASSES, SceneConfig, SceneTarget, SyntheticScenes, Taskonomy,
-    TaskonomyConfig, TaskonomyDomain,
+    FashionMnist, MultiTaskDataset, SCENE_CLASSES, SceneConfig, SceneTarget, SyntheticScenes,
+    Taskonomy, TaskonomyConfig, TaskonomyDomain, multi_fashion,
 };
 use crate::fusion::FusionConfig;
 use crate::metrics::DeltaConvention;
@@ -54,6 +56,16 @@ pub enum ExperimentData {
         width: usize,
         /// The tasks, in order.
         targets: Vec<SceneTarget>,
+    },
+    /// MultiFashion built from Fashion-MNIST's IDX files in `dir` (training pairs from the
+    /// `train` split, test pairs from `t10k`); tasks `left` and `right`, 10 classes each.
+    MultiFashion {
+        /// The folder with the IDX files ([`FASHION_MNIST_DIR`] on Debian).
+        dir: std::path::PathBuf,
+        /// Training pairs.
+        train: usize,
+        /// Test pairs.
+        test: usize,
     },
     /// Taskonomy on disk: the training and the test configuration (same targets).
     Taskonomy {
@@ -178,6 +190,10 @@ impl Experiment {
                     SceneTarget::Keypoints => l1("keypoints"),
                 })
                 .collect(),
+            ExperimentData::MultiFashion { .. } => vec![
+                spec("left", Classification::new("left", 10), HeadKind::Pooled),
+                spec("right", Classification::new("right", 10), HeadKind::Pooled),
+            ],
             ExperimentData::Taskonomy { train, .. } => train
                 .targets
                 .iter()
@@ -222,11 +238,20 @@ impl Experiment {
         self.task_specs()
             .iter()
             .map(|(_, task, head)| {
-                let mut config = SmallCnnConfig::new(3, self.stages.clone(), task.outputs());
+                let mut config =
+                    SmallCnnConfig::new(self.input_channels(), self.stages.clone(), task.outputs());
                 config.head = *head;
                 config.init(&mut rng, device)
             })
             .collect()
+    }
+
+    /// Channels of the input images (1 for MultiFashion, 3 otherwise).
+    pub fn input_channels(&self) -> usize {
+        match self.data {
+            ExperimentData::MultiFashion { .. } => 1,
+            _ => 3,
+        }
     }
 
     /// The training and test sets (synthetic sets use different seeds, so no test scene is
@@ -251,6 +276,18 @@ impl Experiment {
                     Box::new(scenes(*test, self.seed.wrapping_mul(2).wrapping_add(2))?),
                 ))
             }
+            ExperimentData::MultiFashion { dir, train, test } => Ok((
+                Box::new(multi_fashion(
+                    &FashionMnist::open(dir, "train")?,
+                    *train,
+                    self.seed,
+                )?),
+                Box::new(multi_fashion(
+                    &FashionMnist::open(dir, "t10k")?,
+                    *test,
+                    self.seed.wrapping_add(1),
+                )?),
+            )),
             ExperimentData::Taskonomy { train, test } => {
                 if train.targets != test.targets {
                     return Err(Error::config(

@@ -221,6 +221,9 @@ impl<B: TaskBranch> MultiTaskNetwork for SharedTrunk<B> {
         let mut add = |branch: &B, layers: bool| {
             let (weights, biases) = branch.classifier_parameters();
             for (id, rank) in collect_parameters(branch) {
+                if layers || weights.contains(&id) || biases.contains(&id) {
+                    roles.ranks.push((id, rank));
+                }
                 if weights.contains(&id) {
                     roles.classifier_weights.push(id);
                 } else if biases.contains(&id) {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::rng::SeededRng;
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Device, Tensor};
 
 use crate::arch::{Architecture, ArchitectureParameters, EdgeWeights};
@@ -102,14 +102,15 @@ impl<B: TaskBranch> Supernet<B> {
             }
             fusions.push(row);
         }
-        Ok(Self {
+        let net = Self {
             branches,
             fusions,
             architecture: ArchitectureParameters::new(space.num_edges(), device),
             last_use: last_uses(space),
             space: space.clone(),
             derived: false,
-        })
+        };
+        Ok(canonical_ids(net))
     }
 
     /// The search space this supernet spans.
@@ -268,6 +269,7 @@ impl<B: TaskBranch> Supernet<B> {
         for branch in &self.branches {
             let (weights, biases) = branch.classifier_parameters();
             for (id, rank) in collect_parameters(branch) {
+                roles.ranks.push((id, rank));
                 if weights.contains(&id) {
                     roles.classifier_weights.push(id);
                 } else if biases.contains(&id) {
@@ -282,6 +284,7 @@ impl<B: TaskBranch> Supernet<B> {
         }
         for row in &self.fusions {
             for (id, rank) in row.iter().flat_map(collect_parameters) {
+                roles.ranks.push((id, rank));
                 roles.fusion.push(id);
                 if rank < 2 {
                     roles.no_decay.push(id);
@@ -290,6 +293,33 @@ impl<B: TaskBranch> Supernet<B> {
         }
         roles
     }
+}
+
+/// Gives every parameter an id derived from its path in `module` (FNV-1a of the dotted path),
+/// so two networks built the same way share their ids: optimiser state saved from one (keyed
+/// by id) applies to the other, which is what resuming a search needs.
+pub(crate) fn canonical_ids<M: Module>(module: M) -> M {
+    struct Canonical {
+        path: Vec<String>,
+    }
+    impl ModuleMapper for Canonical {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for byte in self.path.join(".").bytes() {
+                hash ^= byte as u64;
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            param.id = ParamId::from(hash);
+            param
+        }
+    }
+    module.map(&mut Canonical { path: Vec::new() })
 }
 
 /// The trainable parameters of a supernet sorted by what they are.
@@ -307,6 +337,8 @@ pub struct ParameterRoles {
     pub architecture: ParamId,
     /// Parameters of rank below 2 (biases, batch-norm scales and shifts): no weight decay.
     pub no_decay: Vec<ParamId>,
+    /// Every weight with its tensor rank (for gradient checks).
+    pub ranks: Vec<(ParamId, usize)>,
 }
 
 impl ParameterRoles {
@@ -494,6 +526,21 @@ mod tests {
             net.forward(Tensor::zeros([1, 3, 4, 4], &device), &short)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn networks_built_alike_share_parameter_ids() {
+        let device = Device::flex();
+        let build = || {
+            let b = branches(&device, vec![(2, 4)], 2);
+            let space = space_of(&b, EdgeRule::same_stage());
+            Supernet::new(&space, b, FusionConfig::nddr(1.0, 0.0), 0, &device).unwrap()
+        };
+        let (a, b) = (build().parameter_roles(), build().parameter_roles());
+        assert_eq!(a.weights(), b.weights());
+        assert_eq!(a.architecture, b.architecture);
+        let unique: std::collections::HashSet<_> = a.weights().into_iter().collect();
+        assert_eq!(unique.len(), a.weights().len());
     }
 
     #[test]

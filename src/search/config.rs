@@ -26,6 +26,17 @@ pub enum WeightStepConnectivity {
     Sigmoid,
 }
 
+/// What a search or training run does when a loss or a gradient is not finite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NonFinitePolicy {
+    /// Stop with [`Error::NonFinite`] naming the iteration, the phase and the task; the
+    /// last checkpoint stays as it was.
+    #[default]
+    Stop,
+    /// Skip that step's update and carry on; the outcome counts the skipped steps.
+    SkipBatch,
+}
+
 /// SGD on the network weights (branches, heads, fusions).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WeightOptimizerConfig {
@@ -130,6 +141,20 @@ pub struct SearchConfig {
     pub record_logits_every: usize,
     /// Augmentation of training batches (weight and architecture steps alike).
     pub augmentation: Augmentation,
+    /// Write a checkpoint every this many iterations (0 = never); needs a checkpoint folder
+    /// ([`Search::with_checkpoints`](super::Search::with_checkpoints)).
+    #[serde(default)]
+    pub checkpoint_every: usize,
+    /// How many checkpoints to keep (the newest; at least 1).
+    #[serde(default = "default_keep")]
+    pub keep_checkpoints: usize,
+    /// What to do with a non-finite loss or gradient.
+    #[serde(default)]
+    pub on_non_finite: NonFinitePolicy,
+}
+
+fn default_keep() -> usize {
+    2
 }
 
 impl Default for SearchConfig {
@@ -150,6 +175,9 @@ impl Default for SearchConfig {
             temperature_power: 2.0,
             record_logits_every: 10,
             augmentation: Augmentation::default(),
+            checkpoint_every: 0,
+            keep_checkpoints: 2,
+            on_non_finite: NonFinitePolicy::Stop,
         }
     }
 }
@@ -191,6 +219,9 @@ impl SearchConfig {
             temperature_power: 2.0,
             record_logits_every: 100,
             augmentation: Augmentation::nyuv2_reference(),
+            checkpoint_every: 500,
+            keep_checkpoints: 2,
+            on_non_finite: NonFinitePolicy::Stop,
         }
     }
 

@@ -11,15 +11,18 @@
 //! # Ok(()) }
 //! ```
 
+pub mod checkpoint;
 mod config;
 mod evaluate;
 pub(crate) mod optimizer;
 
 pub use config::{
-    ArchitectureOptimizerConfig, EntropySchedule, SearchConfig, WeightOptimizerConfig,
-    WeightStepConnectivity,
+    ArchitectureOptimizerConfig, EntropySchedule, NonFinitePolicy, SearchConfig,
+    WeightOptimizerConfig, WeightStepConnectivity,
 };
 pub use evaluate::{Evaluation, evaluate, evaluate_losses, evaluate_network};
+
+use std::path::PathBuf;
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -31,6 +34,7 @@ use crate::net::Supernet;
 use crate::rng::SeededRng;
 use crate::task::Task;
 use crate::{Error, Result};
+use checkpoint::LoopState;
 use optimizer::{ArchitectureOptimizer, WeightOptimizer};
 
 /// Generator streams of a search, one per purpose, so e.g. changing the augmentation does not
@@ -72,18 +76,33 @@ pub struct SearchOutcome<B: TaskBranch> {
     pub architecture: Architecture,
     /// One log per iteration.
     pub history: Vec<IterationLog>,
+    /// Steps skipped because a loss or gradient was not finite
+    /// ([`NonFinitePolicy::SkipBatch`]).
+    pub skipped_batches: usize,
 }
 
 /// Runs the alternating search of the reference implementation.
 #[derive(Clone, Debug)]
 pub struct Search {
     config: SearchConfig,
+    checkpoints: Option<PathBuf>,
 }
 
 impl Search {
     /// A search with these settings.
     pub fn new(config: SearchConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            checkpoints: None,
+        }
+    }
+
+    /// Writes a checkpoint into `dir` every [`SearchConfig::checkpoint_every`] iterations
+    /// (keeping the newest [`SearchConfig::keep_checkpoints`]); [`Search::resume`] continues
+    /// from the newest.
+    pub fn with_checkpoints(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.checkpoints = Some(dir.into());
+        self
     }
 
     /// The settings.
@@ -96,7 +115,8 @@ impl Search {
     ///
     /// # Errors
     /// An invalid configuration, a task list that does not match the space, a network not on
-    /// an autodiff device, a dataset error, or a non-finite loss.
+    /// an autodiff device, a dataset error, a non-finite loss or gradient (unless the policy
+    /// skips it), or a checkpoint that cannot be written.
     pub fn run<B: TaskBranch>(
         &self,
         net: Supernet<B>,
@@ -110,7 +130,79 @@ impl Search {
     /// logs).
     pub fn run_observed<B: TaskBranch>(
         &self,
+        net: Supernet<B>,
+        tasks: &[Box<dyn Task>],
+        data: &dyn MultiTaskDataset,
+        observe: impl FnMut(&IterationLog),
+    ) -> Result<SearchOutcome<B>> {
+        let config = &self.config;
+        let state = LoopState {
+            iteration: 0,
+            split: EpochSplit::new(
+                data.len(),
+                config.train_split,
+                SeededRng::stream(config.seed, SPLIT_STREAM),
+            )?,
+            augment: SeededRng::stream(config.seed, AUGMENT_STREAM),
+            noise: SeededRng::stream(config.seed, NOISE_STREAM),
+            history: Vec::with_capacity(config.steps),
+            skipped_batches: 0,
+        };
+        let roles = net.parameter_roles();
+        let optimizers = (
+            ArchitectureOptimizer::new(&config.architecture, roles.architecture),
+            WeightOptimizer::new(&config.weights, &roles),
+        );
+        self.search_from(net, optimizers, state, tasks, data, observe)
+    }
+
+    /// Continues the search from the newest checkpoint in the checkpoint folder
+    /// ([`Search::with_checkpoints`]). `net` must be built exactly as for the original run
+    /// (same branches, space, fusion); its weights are replaced by the checkpoint's. On a CPU
+    /// the result is bit-identical to an uninterrupted run.
+    ///
+    /// # Errors
+    /// No checkpoint folder or no checkpoint in it, a checkpoint of another configuration or
+    /// space, unreadable files, and everything [`Search::run`] can fail with.
+    pub fn resume<B: TaskBranch>(
+        &self,
+        net: Supernet<B>,
+        tasks: &[Box<dyn Task>],
+        data: &dyn MultiTaskDataset,
+        observe: impl FnMut(&IterationLog),
+    ) -> Result<SearchOutcome<B>> {
+        let dir = self.checkpoints.as_ref().ok_or_else(|| {
+            Error::config(
+                "resume",
+                "no checkpoint folder: use Search::with_checkpoints",
+            )
+        })?;
+        let (_, folder) = checkpoint::list(dir)?.pop().ok_or_else(|| {
+            Error::config(
+                "resume",
+                format!("no complete checkpoint in {}", dir.display()),
+            )
+        })?;
+        let (files, state) = checkpoint::read(&folder, &self.config, net.space())?;
+        let net = net.load_weights(files.weights())?;
+        let roles = net.parameter_roles();
+        let mut architecture =
+            ArchitectureOptimizer::new(&self.config.architecture, roles.architecture);
+        architecture.load(&files.architecture_optimizer())?;
+        let mut weights = WeightOptimizer::new(&self.config.weights, &roles);
+        weights.load(&files.weight_optimizer())?;
+        self.search_from(net, (architecture, weights), state, tasks, data, observe)
+    }
+
+    /// The alternating loop from `state` on.
+    fn search_from<B: TaskBranch>(
+        &self,
         mut net: Supernet<B>,
+        (mut architecture_optimizer, mut weight_optimizer): (
+            ArchitectureOptimizer,
+            WeightOptimizer,
+        ),
+        mut state: LoopState,
         tasks: &[Box<dyn Task>],
         data: &dyn MultiTaskDataset,
         mut observe: impl FnMut(&IterationLog),
@@ -125,34 +217,29 @@ impl Search {
                 "the search trains: put the supernet on an autodiff device (device.autodiff())",
             ));
         }
-        // Dropout draws from the device's generator: seed it too.
-        device.seed(config.seed);
-        let mut split = EpochSplit::new(
-            data.len(),
-            config.train_split,
-            SeededRng::stream(config.seed, SPLIT_STREAM),
-        )?;
-        let mut augment = SeededRng::stream(config.seed, AUGMENT_STREAM);
-        let mut noise = SeededRng::stream(config.seed, NOISE_STREAM);
         let average = PairAverage::new(net.space());
-        let roles = net.parameter_roles();
-        let mut architecture_optimizer =
-            ArchitectureOptimizer::new(&config.architecture, roles.architecture);
-        let mut weight_optimizer = WeightOptimizer::new(&config.weights, &roles);
-        let mut history = Vec::with_capacity(config.steps);
+        let skip = config.on_non_finite == NonFinitePolicy::SkipBatch;
+        while state.iteration < config.steps {
+            let iteration = state.iteration;
+            // Dropout draws from the device's generator: seed it per iteration, so a resumed
+            // run draws what an uninterrupted one would.
+            device.seed(mix_seed(config.seed, iteration as u64));
 
-        for iteration in 0..config.steps {
             // Architecture step: sigmoid relaxation, task losses + lambda H (+ L1), Adam on
             // the logits only.
             let batch = data.batch(
-                &split.next_search(config.batch_size),
-                Some((&config.augmentation, &mut augment)),
+                &state.split.next_search(config.batch_size),
+                Some((&config.augmentation, &mut state.augment)),
                 &device,
             )?;
             let weights = net
                 .architecture
-                .connectivity(Connectivity::Sigmoid, &mut noise);
-            let (task_loss, architecture_losses) = weighted_task_loss(
+                .connectivity(Connectivity::Sigmoid, &mut state.noise);
+            let logits = net.architecture.logits.val();
+            let regulariser = entropy(logits.clone(), &average);
+            let entropy_value = scalar(&regulariser);
+            let entropy_weight = config.entropy_weight_at(iteration);
+            let step = weighted_task_loss(
                 &net,
                 tasks,
                 config,
@@ -160,23 +247,36 @@ impl Search {
                 &weights,
                 iteration,
                 "architecture",
-            )?;
-            let logits = net.architecture.logits.val();
-            let regulariser = entropy(logits.clone(), &average);
-            let entropy_value = scalar(&regulariser);
-            let entropy_weight = config.entropy_weight_at(iteration);
-            let mut loss = task_loss + regulariser.mul_scalar(entropy_weight);
-            if config.l1_weight > 0.0 {
-                loss = loss + l1(logits, &average, None).mul_scalar(config.l1_weight);
-            }
-            let mut grads = loss.backward();
-            net = architecture_optimizer.step(net, &mut grads);
+            )
+            .and_then(|(task_loss, losses)| {
+                let mut loss = task_loss + regulariser.mul_scalar(entropy_weight);
+                if config.l1_weight > 0.0 {
+                    loss = loss + l1(logits, &average, None).mul_scalar(config.l1_weight);
+                }
+                let mut grads = loss.backward();
+                let gradients = architecture_optimizer
+                    .gradients(&net, &mut grads)
+                    .ok_or_else(|| non_finite_gradient(iteration, "architecture"))?;
+                Ok((gradients, losses))
+            });
+            let architecture_losses = match step {
+                Ok((gradients, losses)) => {
+                    net = architecture_optimizer.step(net, gradients);
+                    losses
+                }
+                Err(e @ Error::NonFinite { .. }) if skip => {
+                    let _ = e;
+                    state.skipped_batches += 1;
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
 
             // Weight step: relaxed-Bernoulli connectivity at the scheduled temperature, task
             // losses only, SGD on everything but the logits.
             let batch = data.batch(
-                &split.next_train(config.batch_size),
-                Some((&config.augmentation, &mut augment)),
+                &state.split.next_train(config.batch_size),
+                Some((&config.augmentation, &mut state.augment)),
                 &device,
             )?;
             let temperature = config.temperature_at(iteration);
@@ -186,12 +286,29 @@ impl Search {
                 }
                 WeightStepConnectivity::Sigmoid => Connectivity::Sigmoid,
             };
-            let weights = net.architecture.connectivity(mode, &mut noise);
-            let (loss, weight_losses) =
-                weighted_task_loss(&net, tasks, config, &batch, &weights, iteration, "weight")?;
-            let mut grads = loss.backward();
+            let weights = net.architecture.connectivity(mode, &mut state.noise);
             let factor = config.poly_factor_at(iteration);
-            net = weight_optimizer.step(net, &mut grads, factor);
+            let step =
+                weighted_task_loss(&net, tasks, config, &batch, &weights, iteration, "weight")
+                    .and_then(|(loss, losses)| {
+                        let mut grads = loss.backward();
+                        let gradients = weight_optimizer
+                            .gradients(&net, &mut grads)
+                            .ok_or_else(|| non_finite_gradient(iteration, "weight"))?;
+                        Ok((gradients, losses))
+                    });
+            let weight_losses = match step {
+                Ok((gradients, losses)) => {
+                    net = weight_optimizer.step(net, gradients, factor);
+                    losses
+                }
+                Err(e @ Error::NonFinite { .. }) if skip => {
+                    let _ = e;
+                    state.skipped_batches += 1;
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
 
             let logits = net.architecture.logit_values();
             let last = iteration + 1 == config.steps;
@@ -209,16 +326,52 @@ impl Search {
                 logits: record.then_some(logits),
             };
             observe(&log);
-            history.push(log);
+            state.history.push(log);
+            state.iteration += 1;
+            if let Some(dir) = &self.checkpoints
+                && config.checkpoint_every > 0
+                && (state.iteration % config.checkpoint_every == 0 || last)
+            {
+                checkpoint::write(
+                    dir,
+                    config.keep_checkpoints,
+                    config,
+                    net.space(),
+                    &state,
+                    |files| {
+                        net.save_weights(files.weights())?;
+                        architecture_optimizer.save(&files.architecture_optimizer())?;
+                        weight_optimizer.save(&files.weight_optimizer())
+                    },
+                )?;
+            }
         }
         let architecture =
             Architecture::from_logits(net.space(), &net.architecture.logit_values())?;
         Ok(SearchOutcome {
             network: net,
             architecture,
-            history,
+            history: state.history,
+            skipped_batches: state.skipped_batches,
         })
     }
+}
+
+fn non_finite_gradient(iteration: usize, phase: &str) -> Error {
+    Error::NonFinite {
+        what: "gradient".into(),
+        iteration,
+        phase: phase.into(),
+        task: "all tasks (the gradient of their summed loss)".into(),
+    }
+}
+
+/// A per-iteration seed (SplitMix64 of the pair).
+pub(crate) fn mix_seed(seed: u64, index: u64) -> u64 {
+    let mut z = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// `sum_t w_t L_t` on `batch`, with each task's loss read back (and checked to be finite).

@@ -5,11 +5,13 @@ use burn::module::{Module, ParamGroup, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::Gradients;
+use burn::tensor::{Bytes, Gradients, Int, Tensor};
+use std::path::Path;
 
 use super::config::{ArchitectureOptimizerConfig, WeightOptimizerConfig};
 use crate::branch::TaskBranch;
 use crate::net::{ParameterRoles, Supernet};
+use crate::{Error, Result, io};
 
 /// Adam on the architecture logits only (PyTorch semantics: coupled weight decay, epsilon added
 /// to the bias-corrected root of the second moment).
@@ -37,14 +39,34 @@ impl ArchitectureOptimizer {
         }
     }
 
-    /// One step on the logits from `grads`; every other parameter is left untouched.
+    /// The logits' gradient from `grads`, or `None` when it is not finite.
+    pub(crate) fn gradients<B: TaskBranch>(
+        &self,
+        net: &Supernet<B>,
+        grads: &mut Gradients,
+    ) -> Option<GradientsParams> {
+        let grads = GradientsParams::from_params(grads, net, &[self.logits]);
+        all_finite(&grads, &[(self.logits, 1)]).then_some(grads)
+    }
+
+    /// One step on the logits; every other parameter is left untouched.
     pub(crate) fn step<B: TaskBranch>(
         &mut self,
         net: Supernet<B>,
-        grads: &mut Gradients,
+        grads: GradientsParams,
     ) -> Supernet<B> {
-        let grads = GradientsParams::from_params(grads, &net, &[self.logits]);
         self.optimizer.step(self.learning_rate, net, grads)
+    }
+
+    /// Writes Adam's state (moments, step counts) to `path`.
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
+        save_optimizer(&self.optimizer, path)
+    }
+
+    /// Restores Adam's state from `path`.
+    pub(crate) fn load(&mut self, path: &Path) -> Result<()> {
+        self.optimizer = load_optimizer(self.optimizer.clone(), path)?;
+        Ok(())
     }
 }
 
@@ -55,6 +77,7 @@ impl ArchitectureOptimizer {
 pub(crate) struct WeightOptimizer {
     optimizer: ModuleOptimizer,
     weights: Vec<ParamId>,
+    ranks: Vec<(ParamId, usize)>,
     groups: Vec<(ParamGroup, f64)>,
     base: f64,
     backbone: f64,
@@ -95,23 +118,92 @@ impl WeightOptimizer {
         Self {
             optimizer,
             weights: roles.weights(),
+            ranks: roles.ranks.clone(),
             groups,
             base: config.learning_rate,
             backbone: config.backbone_multiplier,
         }
     }
 
-    /// One step on the weights from `grads` at base learning rate `base * factor`; the logits
-    /// (and anything else outside the weight roles) are left untouched.
-    pub(crate) fn step<M: Module>(&mut self, net: M, grads: &mut Gradients, factor: f64) -> M {
+    /// The weights' gradients from `grads`, or `None` when any is not finite.
+    pub(crate) fn gradients<M: Module>(
+        &self,
+        net: &M,
+        grads: &mut Gradients,
+    ) -> Option<GradientsParams> {
+        let grads = GradientsParams::from_params(grads, net, &self.weights);
+        all_finite(&grads, &self.ranks).then_some(grads)
+    }
+
+    /// One step on the weights at base learning rate `base * factor`; the logits (and
+    /// anything else outside the weight roles) are left untouched.
+    pub(crate) fn step<M: Module>(&mut self, net: M, grads: GradientsParams, factor: f64) -> M {
         let lr = self.base * factor;
         let mut schedule = ModuleLrScheduler::new(lr * self.backbone);
         for (group, multiplier) in &self.groups {
             schedule = schedule.with_group(group.clone(), lr * multiplier);
         }
-        let grads = GradientsParams::from_params(grads, &net, &self.weights);
         self.optimizer.step(schedule.step(), net, grads)
     }
+
+    /// Writes SGD's state (momentum buffers) to `path`.
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
+        save_optimizer(&self.optimizer, path)
+    }
+
+    /// Restores SGD's state from `path`.
+    pub(crate) fn load(&mut self, path: &Path) -> Result<()> {
+        self.optimizer = load_optimizer(self.optimizer.clone(), path)?;
+        Ok(())
+    }
+}
+
+/// Whether every gradient in `grads` (of the parameters `ranks` lists) is finite, with one
+/// read back to the host.
+fn all_finite(grads: &GradientsParams, ranks: &[(ParamId, usize)]) -> bool {
+    fn count<const D: usize>(grads: &GradientsParams, id: ParamId) -> Option<Tensor<1, Int>> {
+        grads
+            .get::<D>(id)
+            .map(|g| g.is_finite().bool_not().int().sum())
+    }
+    let mut total: Option<Tensor<1, Int>> = None;
+    for &(id, rank) in ranks {
+        let bad = match rank {
+            1 => count::<1>(grads, id),
+            2 => count::<2>(grads, id),
+            3 => count::<3>(grads, id),
+            4 => count::<4>(grads, id),
+            _ => None,
+        };
+        if let Some(bad) = bad {
+            total = Some(match total {
+                Some(t) => t + bad,
+                None => bad,
+            });
+        }
+    }
+    total.is_none_or(|t| t.into_scalar::<i64>() == 0)
+}
+
+fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<()> {
+    let bytes = optimizer.into_bytes().map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    io::write_atomic(path, &bytes)
+}
+
+fn load_optimizer(optimizer: ModuleOptimizer, path: &Path) -> Result<ModuleOptimizer> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    optimizer
+        .from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -224,7 +316,8 @@ mod tests {
         };
         let logits_before = tensor_to_vec(logits);
         let mut optimizer = WeightOptimizer::new(&config, &roles);
-        let net = optimizer.step(net, &mut grads, factor);
+        let gradients = optimizer.gradients(&net, &mut grads).unwrap();
+        let net = optimizer.step(net, gradients, factor);
         let after = [
             tensor_to_vec(net.branches[0].convs[0].weight.val()),
             tensor_to_vec(net.branches[0].norms[0].gamma.val()),
@@ -261,7 +354,8 @@ mod tests {
         assert!(g.iter().any(|v| v.abs() > 1e-6), "{g:?}");
         let conv_before = tensor_to_vec(net.branches[0].convs[0].weight.val());
         let mut optimizer = ArchitectureOptimizer::new(&config, net.architecture.logits.id);
-        let net = optimizer.step(net, &mut grads);
+        let gradients = optimizer.gradients(&net, &mut grads).unwrap();
+        let net = optimizer.step(net, gradients);
         for (logit, g) in net.architecture.logit_values().iter().zip(&g) {
             let g = *g as f64;
             let want = -0.05 * g / (g.abs() + 1e-8);

@@ -4,11 +4,11 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{EpochSampler, MultiTaskDataset};
+use crate::data::{EpochSampler, MultiTaskBatch, MultiTaskDataset};
 use crate::net::MultiTaskNetwork;
 use crate::rng::SeededRng;
-use crate::search::SearchConfig;
 use crate::search::optimizer::WeightOptimizer;
+use crate::search::{NonFinitePolicy, SearchConfig, mix_seed};
 use crate::task::Task;
 use crate::{Error, Result};
 
@@ -34,6 +34,9 @@ pub struct TrainOutcome<N> {
     pub network: N,
     /// One log per step.
     pub history: Vec<TrainLog>,
+    /// Steps skipped for a non-finite loss or gradient
+    /// ([`NonFinitePolicy::SkipBatch`]).
+    pub skipped_batches: usize,
 }
 
 /// Trains `net` for `config.steps` SGD steps of `config.batch_size` samples drawn from all of
@@ -63,56 +66,46 @@ pub fn train<N: MultiTaskNetwork>(
             "training needs an autodiff device (device.autodiff())",
         ));
     }
-    device.seed(config.seed);
     let mut sampler = EpochSampler::new(data.len(), SeededRng::stream(config.seed, ORDER_STREAM))?;
     let mut augment = SeededRng::stream(config.seed, AUGMENT_STREAM);
     let mut optimizer = WeightOptimizer::new(&config.weights, &net.parameter_roles());
     let mut net = net;
     let mut history = Vec::with_capacity(config.steps);
+    let mut skipped_batches = 0;
+    let skip = config.on_non_finite == NonFinitePolicy::SkipBatch;
     for iteration in 0..config.steps {
+        device.seed(mix_seed(config.seed, iteration as u64));
         let batch = data.batch(
             &sampler.next_batch(config.batch_size),
             Some((&config.augmentation, &mut augment)),
             &device,
         )?;
-        let outputs = net.task_outputs(batch.images.clone())?;
-        if outputs.len() != tasks.len() {
-            return Err(Error::shape(
-                "training",
-                format!("{} tasks", outputs.len()),
-                tasks.len().to_string(),
-            ));
-        }
-        let mut total: Option<Tensor<1>> = None;
-        let mut losses = Vec::with_capacity(tasks.len());
-        for (t, (task, output)) in tasks.iter().zip(outputs).enumerate() {
-            let target = batch.targets.get(t).ok_or_else(|| {
-                Error::Dataset(format!(
-                    "the dataset gives no target for task `{}`",
-                    task.name()
-                ))
-            })?;
-            let loss = task.loss(output, target)?;
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(Error::NonFinite {
-                    what: "loss".into(),
-                    iteration,
-                    phase: "weight".into(),
-                    task: task.name().into(),
-                });
-            }
-            losses.push(value);
-            let weighted = loss.mul_scalar(config.task_weight(t));
-            total = Some(match total {
-                Some(sum) => sum + weighted,
-                None => weighted,
-            });
-        }
-        let total = total.ok_or_else(|| Error::config("tasks", "at least one task is needed"))?;
-        let mut grads = total.backward();
         let factor = config.poly_factor_at(iteration);
-        net = optimizer.step(net, &mut grads, factor);
+        let step =
+            weighted_loss(&net, tasks, config, &batch, iteration).and_then(|(total, losses)| {
+                let mut grads = total.backward();
+                let gradients =
+                    optimizer
+                        .gradients(&net, &mut grads)
+                        .ok_or_else(|| Error::NonFinite {
+                            what: "gradient".into(),
+                            iteration,
+                            phase: "weight".into(),
+                            task: "all tasks (the gradient of their summed loss)".into(),
+                        })?;
+                Ok((gradients, losses))
+            });
+        let losses = match step {
+            Ok((gradients, losses)) => {
+                net = optimizer.step(net, gradients, factor);
+                losses
+            }
+            Err(Error::NonFinite { .. }) if skip => {
+                skipped_batches += 1;
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let log = TrainLog {
             iteration,
             losses,
@@ -124,5 +117,52 @@ pub fn train<N: MultiTaskNetwork>(
     Ok(TrainOutcome {
         network: net,
         history,
+        skipped_batches,
     })
+}
+
+/// `sum_t w_t L_t` of `net` on `batch`, with each task's loss read back and checked.
+fn weighted_loss<N: MultiTaskNetwork>(
+    net: &N,
+    tasks: &[Box<dyn Task>],
+    config: &SearchConfig,
+    batch: &MultiTaskBatch,
+    iteration: usize,
+) -> Result<(Tensor<1>, Vec<f64>)> {
+    let outputs = net.task_outputs(batch.images.clone())?;
+    if outputs.len() != tasks.len() {
+        return Err(Error::shape(
+            "training",
+            format!("{} tasks", outputs.len()),
+            tasks.len().to_string(),
+        ));
+    }
+    let mut total: Option<Tensor<1>> = None;
+    let mut losses = Vec::with_capacity(tasks.len());
+    for (t, (task, output)) in tasks.iter().zip(outputs).enumerate() {
+        let target = batch.targets.get(t).ok_or_else(|| {
+            Error::Dataset(format!(
+                "the dataset gives no target for task `{}`",
+                task.name()
+            ))
+        })?;
+        let loss = task.loss(output, target)?;
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        if !value.is_finite() {
+            return Err(Error::NonFinite {
+                what: "loss".into(),
+                iteration,
+                phase: "weight".into(),
+                task: task.name().into(),
+            });
+        }
+        losses.push(value);
+        let weighted = loss.mul_scalar(config.task_weight(t));
+        total = Some(match total {
+            Some(sum) => sum + weighted,
+            None => weighted,
+        });
+    }
+    let total = total.ok_or_else(|| Error::config("tasks", "at least one task is needed"))?;
+    Ok((total, losses))
 }
