@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use burn::module::Module;
 use burn::store::{BurnpackStore, ModuleSnapshot, SafetensorsStore};
 
 use super::Supernet;
@@ -19,14 +20,20 @@ impl<B: TaskBranch> Supernet<B> {
             path: path.to_path_buf(),
             reason,
         };
+        // Batch norm keeps its newest running statistics as a pending per-thread update until
+        // the next forward; `valid()` folds them in (in the state this network shares, so it
+        // sees the same values afterwards) and gives a copy whose tensors are current.
+        let current = self.valid();
         let bytes: Vec<u8> = if is_safetensors(path) {
             let mut store = SafetensorsStore::from_bytes(None);
-            self.save_into(&mut store)
+            current
+                .save_into(&mut store)
                 .map_err(|e| fail(e.to_string()))?;
             store.get_bytes().map_err(|e| fail(e.to_string()))?
         } else {
             let mut store = BurnpackStore::from_bytes(None);
-            self.save_into(&mut store)
+            current
+                .save_into(&mut store)
                 .map_err(|e| fail(e.to_string()))?;
             store.get_bytes().map_err(|e| fail(e.to_string()))?.to_vec()
         };

@@ -87,6 +87,16 @@ pub(crate) fn write(
         move |source| Error::Io { path, source }
     };
     fs::create_dir_all(dir).map_err(io_error(dir))?;
+    // Temporary folders of writes that a killed process left behind are garbage.
+    for entry in fs::read_dir(dir).map_err(io_error(dir))?.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".checkpoint-")
+        {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
     let final_folder = dir.join(name(state.iteration));
     let temporary = dir.join(format!(
         ".{}.tmp-{}",

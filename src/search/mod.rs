@@ -313,7 +313,8 @@ impl Search {
             let logits = net.architecture.logit_values();
             let last = iteration + 1 == config.steps;
             let record = last
-                || (config.record_logits_every > 0 && iteration % config.record_logits_every == 0);
+                || (config.record_logits_every > 0
+                    && iteration.is_multiple_of(config.record_logits_every));
             let log = IterationLog {
                 iteration,
                 architecture_losses,
@@ -330,7 +331,7 @@ impl Search {
             state.iteration += 1;
             if let Some(dir) = &self.checkpoints
                 && config.checkpoint_every > 0
-                && (state.iteration % config.checkpoint_every == 0 || last)
+                && (state.iteration.is_multiple_of(config.checkpoint_every) || last)
             {
                 checkpoint::write(
                     dir,

@@ -1,0 +1,303 @@
+//! Checkpoints: an interrupted and resumed search ends bit-identical to an uninterrupted one,
+//! and a process killed at any moment (also while writing a checkpoint) leaves the newest
+//! complete checkpoint loadable.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use mtl_nas::prelude::*;
+use mtl_nas::search::checkpoint;
+use mtl_nas::search::{ArchitectureOptimizerConfig, NonFinitePolicy, WeightOptimizerConfig};
+use rand::RngExt;
+
+const CHILD_DIR: &str = "MTL_NAS_RESUME_CHILD_DIR";
+/// Iterations of the killed search (a checkpoint after each).
+const STEPS: usize = 150;
+
+fn problem(device: &Device) -> (Supernet<SmallCnn>, Vec<Box<dyn Task>>) {
+    let mut rng = SeededRng::new(1);
+    let branches: Vec<SmallCnn> = (0..2)
+        .map(|t| {
+            SmallCnnConfig::new(2, vec![(2, 8), (1, 12)], 1)
+                .with_input_view(t, 1)
+                .init(&mut rng, device)
+                .unwrap()
+        })
+        .collect();
+    let space = SearchSpace::from_branches(
+        &[branches[0].describe("a"), branches[1].describe("b")],
+        EdgeRule::same_stage(),
+    )
+    .unwrap();
+    let net = Supernet::new(&space, branches, FusionConfig::nddr(0.8, 0.2), 1, device).unwrap();
+    let tasks = ["a", "b"]
+        .iter()
+        .map(|n| Box::new(DenseRegression::new(*n, 1, RegressionLoss::L2)) as Box<dyn Task>)
+        .collect();
+    (net, tasks)
+}
+
+fn data() -> InMemoryDataset {
+    CrossModalCopy::new(2, 12, 40, 3)
+        .smooth()
+        .generate()
+        .unwrap()
+}
+
+fn config(steps: usize, every: usize) -> SearchConfig {
+    SearchConfig {
+        steps,
+        batch_size: 6,
+        seed: 5,
+        checkpoint_every: every,
+        keep_checkpoints: 2,
+        architecture: ArchitectureOptimizerConfig {
+            learning_rate: 0.05,
+            ..Default::default()
+        },
+        weights: WeightOptimizerConfig {
+            learning_rate: 0.01,
+            ..Default::default()
+        },
+        augmentation: Augmentation {
+            flip: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Every float parameter and running statistic, in module order. `valid()` first: batch norm
+/// holds its newest statistics as a pending update until it is synchronised.
+fn all_values<M: Module>(module: &M) -> Vec<Vec<f32>> {
+    let module = module.valid();
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0
+                .push(param.val().into_data().try_into_vec_as::<f32>().unwrap());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
+}
+
+/// Asserts two parameter lists are bit-identical, reporting the first difference briefly.
+fn assert_same(a: &[Vec<f32>], b: &[Vec<f32>]) {
+    assert_eq!(a.len(), b.len(), "parameter count");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let worst = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "tensor {i} of {} differs (largest difference {worst}, length {} vs {})",
+            a.len(),
+            x.len(),
+            y.len()
+        );
+    }
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mtl-nas-resume-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn an_interrupted_and_resumed_search_equals_an_uninterrupted_one() {
+    let device = Device::flex().autodiff();
+    let data = data();
+    let (net, tasks) = problem(&device);
+    let straight = Search::new(config(12, 0)).run(net, &tasks, &data).unwrap();
+
+    // Run with checkpoints every 4 iterations (the newest two are kept: 8 and 12), then
+    // forget everything after iteration 8, as if the process had died there, and resume.
+    let dir = temp("equivalence");
+    let (net, _) = problem(&device);
+    let search = Search::new(config(12, 4)).with_checkpoints(&dir);
+    let full = search.run(net, &tasks, &data).unwrap();
+    assert_eq!(full.architecture.logits(), straight.architecture.logits());
+    let kept: Vec<usize> = checkpoint::list(&dir)
+        .unwrap()
+        .iter()
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(kept, [8, 12], "the newest two are kept");
+    std::fs::remove_dir_all(dir.join("checkpoint-00000012")).unwrap();
+    let (net, _) = problem(&device);
+    let resumed = search.resume(net, &tasks, &data, |_| {}).unwrap();
+
+    assert_eq!(
+        resumed.architecture.logits(),
+        straight.architecture.logits()
+    );
+    assert_same(
+        &all_values(&resumed.network),
+        &all_values(&straight.network),
+    );
+    assert_eq!(resumed.history, straight.history);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn resuming_checks_the_configuration_and_needs_a_checkpoint() {
+    let device = Device::flex().autodiff();
+    let data = data();
+    let (net, tasks) = problem(&device);
+    let dir = temp("mismatch");
+    Search::new(config(4, 2))
+        .with_checkpoints(&dir)
+        .run(net, &tasks, &data)
+        .unwrap();
+    let (net, _) = problem(&device);
+    let other = Search::new(SearchConfig {
+        seed: 6,
+        ..config(4, 2)
+    })
+    .with_checkpoints(&dir);
+    let err = other
+        .resume(net, &tasks, &data, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another configuration"), "{err}");
+    let (net, _) = problem(&device);
+    let err = Search::new(config(4, 2))
+        .with_checkpoints(temp("empty"))
+        .resume(net, &tasks, &data, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no complete checkpoint"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The child process of the kill test: searches with a checkpoint after every iteration,
+/// resuming from the newest one if there is any.
+#[test]
+#[ignore = "helper: runs only as the child process that kill_and_resume kills"]
+fn child_search() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
+    let device = Device::flex().autodiff();
+    let (net, tasks) = problem(&device);
+    let search = Search::new(config(STEPS, 1)).with_checkpoints(&dir);
+    if checkpoint::list(Path::new(&dir)).unwrap().is_empty() {
+        search.run(net, &tasks, &data()).unwrap();
+    } else {
+        search.resume(net, &tasks, &data(), |_| {}).unwrap();
+    }
+}
+
+#[test]
+fn a_search_killed_at_random_moments_resumes_to_the_same_result() {
+    let device = Device::flex().autodiff();
+    let data = data();
+    let (net, tasks) = problem(&device);
+    let straight = Search::new(config(STEPS, 0))
+        .run(net, &tasks, &data)
+        .unwrap();
+
+    let dir = temp("kill");
+    let child = || {
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "child_search",
+                "--exact",
+                "--ignored",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD_DIR, &dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut rng = SeededRng::new(11);
+    let mut progress = Vec::new();
+    let mut during_writes = Vec::new();
+    for _ in 0..8 {
+        let mut process = child();
+        std::thread::sleep(Duration::from_millis(rng.random_range(40..400)));
+        process.kill().ok();
+        process.wait().unwrap();
+        // A temporary folder left behind means the kill hit a checkpoint being written.
+        let interrupted = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            })
+            .unwrap_or(false);
+        during_writes.push(interrupted);
+        // Whatever the moment of the kill, the newest complete checkpoint loads.
+        if let Some((iteration, folder)) = checkpoint::list(&dir).unwrap().pop() {
+            let (net, _) = problem(&device);
+            net.load_weights(folder.join("weights.bpk")).unwrap();
+            progress.push(iteration);
+        }
+    }
+    // Let the last child finish, then compare with the uninterrupted run.
+    assert!(child().wait().unwrap().success());
+    let (net, _) = problem(&device);
+    let finished =
+        Search::new(config(STEPS, 1))
+            .with_checkpoints(&dir)
+            .resume(net, &tasks, &data, |_| {});
+    // The search had already finished: resuming from its last checkpoint runs no iteration
+    // and returns the final state.
+    let finished = finished.unwrap();
+    println!(
+        "newest checkpoint after each kill: {progress:?}; killed while writing one: {during_writes:?}"
+    );
+    assert_eq!(
+        finished.architecture.logits(),
+        straight.architecture.logits()
+    );
+    assert_same(
+        &all_values(&finished.network),
+        &all_values(&straight.network),
+    );
+    assert_eq!(finished.history, straight.history);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn non_finite_losses_stop_or_are_skipped() {
+    // A task whose target holds NaN makes its loss NaN at the first architecture step.
+    let device = Device::flex().autodiff();
+    let mut samples = data().samples().to_vec();
+    for s in &mut samples {
+        if let TargetData::Dense { values, .. } = &mut s.targets[1] {
+            values.data[0] = f32::NAN;
+        }
+    }
+    let poisoned = InMemoryDataset::new(samples);
+    let (net, tasks) = problem(&device);
+    let err = Search::new(config(3, 0))
+        .run(net, &tasks, &poisoned)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("non-finite loss at iteration 0 during the architecture step (task `b`)"),
+        "{err}"
+    );
+    let (net, _) = problem(&device);
+    let skipping = SearchConfig {
+        on_non_finite: NonFinitePolicy::SkipBatch,
+        ..config(3, 0)
+    };
+    let outcome = Search::new(skipping).run(net, &tasks, &poisoned).unwrap();
+    assert_eq!(outcome.skipped_batches, 6, "both steps of all 3 iterations");
+    assert_eq!(
+        outcome.architecture.logits(),
+        vec![0.0; outcome.architecture.edges.len()]
+    );
+}
