@@ -849,6 +849,25 @@ mod tests {
         .unwrap();
         assert_eq!(evaluation.metrics[0].metrics.len(), 2);
         assert_eq!(evaluation.metrics[1].values.len(), 7);
+        // 12 x 16 images are fine; 3 x 4 ones are too small for three stride-2 pools.
+        let small_root = temp("pipeline-small");
+        nddr_copy(&small_root, 2);
+        let small = Nyuv2::open(Nyuv2Config::nddr(&small_root, Nyuv2Split::Train)).unwrap();
+        let err = evaluate(
+            &outcome.network,
+            &tasks,
+            &small,
+            crate::arch::Connectivity::Hard,
+            2,
+            0,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("at least 8 x 8 pixels") && err.contains("3 x 4"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(small_root).unwrap();
         std::fs::remove_dir_all(root).unwrap();
     }
 

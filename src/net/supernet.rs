@@ -130,13 +130,26 @@ impl<B: TaskBranch> Supernet<B> {
     /// Images with other channels than the branches expect, or weights for another number of
     /// edges.
     pub fn forward(&self, images: Tensor<4>, weights: &EdgeWeights) -> Result<Vec<Tensor<4>>> {
-        let [_, channels, _, _] = images.dims();
+        let [_, channels, height, width] = images.dims();
         let expected = self.branches[0].input_channels();
         if channels != expected {
             return Err(Error::shape(
                 "supernet input",
                 format!("{expected} channels"),
                 channels.to_string(),
+            ));
+        }
+        let smallest = self
+            .branches
+            .iter()
+            .map(|b| b.min_input_size())
+            .max()
+            .unwrap_or(1);
+        if height < smallest || width < smallest {
+            return Err(Error::shape(
+                "supernet input",
+                format!("at least {smallest} x {smallest} pixels for these branches"),
+                format!("{height} x {width}"),
             ));
         }
         if weights.len() != self.space.num_edges() {

@@ -57,14 +57,20 @@ impl<B: TaskBranch> Supernet<B> {
         })?;
         let result = if is_safetensors(path) {
             let mut store = SafetensorsStore::from_bytes(Some(bytes)).allow_partial(true);
-            self.load_from(&mut store)
-                .map_err(|e| fail(e.to_string()))?
+            self.load_from(&mut store).map_err(|e| {
+                fail(format!(
+                    "the weights do not fit this network ({e}); saved from another structure?"
+                ))
+            })?
         } else {
             let mut store =
                 BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(bytes)))
                     .allow_partial(true);
-            self.load_from(&mut store)
-                .map_err(|e| fail(e.to_string()))?
+            self.load_from(&mut store).map_err(|e| {
+                fail(format!(
+                    "the weights do not fit this network ({e}); saved from another structure?"
+                ))
+            })?
         };
         if let Some(error) = result.errors.first() {
             return Err(fail(format!("{error:?}")));
