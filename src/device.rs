@@ -37,36 +37,33 @@ pub fn device_names() -> Vec<&'static str> {
 /// An unknown name, or one whose feature this build lacks (the message lists the names it
 /// accepts).
 pub fn device_from_name(name: &str) -> Result<Device> {
-    let device = match name {
+    match name {
         #[cfg(feature = "flex")]
-        "flex" | "cpu" => Device::flex(),
+        "flex" | "cpu" => Ok(Device::flex()),
         #[cfg(feature = "wgpu")]
-        "wgpu" => Device::wgpu(DeviceKind::DefaultDevice),
+        "wgpu" => Ok(Device::wgpu(DeviceKind::DefaultDevice)),
         #[cfg(feature = "wgpu")]
-        "wgpu-cpu" => Device::wgpu(DeviceKind::Cpu),
+        "wgpu-cpu" => Ok(Device::wgpu(DeviceKind::Cpu)),
         #[cfg(feature = "vulkan")]
-        "vulkan" => Device::vulkan(DeviceKind::DefaultDevice),
+        "vulkan" => Ok(Device::vulkan(DeviceKind::DefaultDevice)),
         #[cfg(feature = "vulkan")]
-        "vulkan-cpu" => Device::vulkan(DeviceKind::Cpu),
+        "vulkan-cpu" => Ok(Device::vulkan(DeviceKind::Cpu)),
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
         // burn marks its libtorch backend deprecated; it is the CUDA route here
-        "tch" => Device::libtorch(),
+        "tch" => Ok(Device::libtorch()),
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
-        "tch-cuda" => Device::libtorch_cuda(0),
-        _ => {
-            return Err(Error::config(
-                "device",
-                format!(
-                    "unknown or disabled device `{name}`; this build accepts {:?} (others need \
-                     the Cargo features wgpu, vulkan or tch)",
-                    device_names()
-                ),
-            ));
-        }
-    };
-    Ok(device)
+        "tch-cuda" => Ok(Device::libtorch_cuda(0)),
+        _ => Err(Error::config(
+            "device",
+            format!(
+                "unknown or disabled device `{name}`; this build accepts {:?} (others need \
+                 the Cargo features wgpu, vulkan or tch)",
+                device_names()
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]

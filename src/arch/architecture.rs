@@ -133,7 +133,21 @@ impl Architecture {
     /// (one decision per candidate edge, in order, `kept` agreeing with the logit).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let raw: Architecture = io::read_json(path)?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json(&bytes, path)
+    }
+
+    /// Parses an architecture from JSON bytes with the checks of [`Architecture::load`];
+    /// `origin` names the source in errors.
+    pub fn from_json(bytes: &[u8], origin: &Path) -> Result<Self> {
+        let path = origin;
+        let raw: Architecture = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let space = raw.space.clone().rebuild()?;
         let invalid =
             |reason: String| Error::ArchitectureMismatch(format!("{}: {reason}", path.display()));

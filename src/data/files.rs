@@ -108,18 +108,40 @@ pub struct NpyArray {
 /// # Errors
 /// A missing, unreadable, truncated or malformed file, or an unsupported element type.
 pub fn read_npy(path: &Path) -> Result<NpyArray> {
-    let invalid = |reason: String| Error::Dataset(format!("{}: {reason}", path.display()));
-    let file = File::open(path).map_err(|source| Error::Io {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let npy = npyz::NpyFile::new(BufReader::new(file))
+    parse_npy(&bytes, &path.display().to_string())
+}
+
+/// Parses `.npy` bytes as [`read_npy`] does; `origin` names the source in errors. The data
+/// size the header declares is checked against the bytes present before anything is
+/// allocated for it.
+pub fn parse_npy(bytes: &[u8], origin: &str) -> Result<NpyArray> {
+    let invalid = |reason: String| Error::Dataset(format!("{origin}: {reason}"));
+    let mut cursor = std::io::Cursor::new(bytes);
+    let header = npyz::NpyHeader::from_reader(&mut cursor)
         .map_err(|e| invalid(format!("not a valid .npy file ({e})")))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let fortran = npy.order() == npyz::Order::Fortran;
-    let npyz::DType::Plain(kind) = npy.dtype() else {
+    let npyz::DType::Plain(kind) = header.dtype() else {
         return Err(invalid("structured arrays are not supported".into()));
     };
+    let shape: Vec<usize> = header.shape().iter().map(|&d| d as usize).collect();
+    let declared = shape
+        .iter()
+        .try_fold(kind.size_field() as usize, |n, &d| n.checked_mul(d));
+    let present = bytes.len() - cursor.position() as usize;
+    match declared {
+        Some(needed) if needed <= present => {}
+        _ => {
+            return Err(invalid(format!(
+                "truncated or corrupt data (shape {shape:?} of {}-byte elements, {present} bytes present)",
+                kind.size_field()
+            )));
+        }
+    }
+    let npy = npyz::NpyFile::with_header(header, cursor);
+    let fortran = npy.order() == npyz::Order::Fortran;
     let truncated = |e: std::io::Error| invalid(format!("truncated or corrupt data ({e})"));
     use npyz::TypeChar;
     let data: Vec<f64> = match (kind.type_char(), kind.size_field()) {

@@ -17,7 +17,9 @@ pub use augment::{Augmentation, ColourJitter};
 pub use multi_fashion::{
     FASHION_CLASSES, FASHION_MNIST_DIR, FashionMnist, IdxArray, multi_fashion, parse_idx, read_idx,
 };
-pub use nyuv2::{NormalDecoding, Nyuv2, Nyuv2Config, Nyuv2Layout, Nyuv2Split, Nyuv2Target};
+pub use nyuv2::{
+    NormalDecoding, Nyuv2, Nyuv2Config, Nyuv2Layout, Nyuv2Split, Nyuv2Target, parse_list,
+};
 pub use split::{EpochSampler, EpochSplit};
 pub use synthetic::{
     Intrinsics, SCENE_CLASSES, SceneConfig, SceneRender, SceneTarget, SyntheticScenes, corner_map,
@@ -25,7 +27,7 @@ pub use synthetic::{
 };
 pub use taskonomy::{
     TASKONOMY_INVALID_DEPTH, Taskonomy, TaskonomyConfig, TaskonomyDomain, TaskonomySplit, ViewName,
-    read_building_split,
+    parse_building_split, read_building_split,
 };
 pub use toy::CrossModalCopy;
 

@@ -495,6 +495,30 @@ fn open_nddr(config: &Nyuv2Config) -> Result<Vec<Entry>> {
         .collect())
 }
 
+/// Parses the text of a list file: one `<image path> <label path>` pair per non-blank line.
+/// `origin` names the file in errors.
+///
+/// # Errors
+/// A line without exactly two paths (named by its number).
+pub fn parse_list(text: &str, origin: &str) -> Result<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [image, label] = parts[..] else {
+            return Err(Error::Dataset(format!(
+                "{origin} line {}: expected '<image path> <label path>', found {line:?}",
+                number + 1
+            )));
+        };
+        pairs.push((image.to_string(), label.to_string()));
+    }
+    Ok(pairs)
+}
+
 /// Reads a list file of `<image> <label>` lines; every named file must exist.
 fn read_list(root: &Path, list: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let text = std::fs::read_to_string(list).map_err(|source| Error::Io {
@@ -504,33 +528,27 @@ fn read_list(root: &Path, list: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let root = root.to_string_lossy();
     let mut images = Vec::new();
     let mut labels = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let parts: Vec<&str> = line.split_whitespace().collect();
-        let [image, label] = parts[..] else {
-            return Err(Error::Dataset(format!(
-                "{} line {}: expected '<image path> <label path>', found {line:?}",
-                list.display(),
-                number + 1
-            )));
-        };
+    let numbered = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, _)| n + 1);
+    let pairs = parse_list(&text, &list.display().to_string())?;
+    for ((image, label), number) in pairs.into_iter().zip(numbered) {
         // The reference appends list paths to the root as plain strings.
-        for name in [image, label] {
-            let path = PathBuf::from(format!("{root}{name}"));
+        let image = PathBuf::from(format!("{root}{image}"));
+        let label = PathBuf::from(format!("{root}{label}"));
+        for path in [&image, &label] {
             if !path.is_file() {
                 return Err(Error::Dataset(format!(
-                    "{} line {}: {} does not exist",
+                    "{} line {number}: {} does not exist",
                     list.display(),
-                    number + 1,
                     path.display()
                 )));
             }
         }
-        images.push(PathBuf::from(format!("{root}{image}")));
-        labels.push(PathBuf::from(format!("{root}{label}")));
+        images.push(image);
+        labels.push(label);
     }
     Ok((images, labels))
 }

@@ -207,6 +207,12 @@ pub fn read_building_split(path: &Path, split: TaskonomySplit) -> Result<Vec<Str
         path: path.to_path_buf(),
         source,
     })?;
+    parse_building_split(&text, path, split)
+}
+
+/// Parses the text of a building split file as [`read_building_split`] does; `path` names
+/// the file in errors.
+pub fn parse_building_split(text: &str, path: &Path, split: TaskonomySplit) -> Result<Vec<String>> {
     let mut lines = text
         .lines()
         .enumerate()

@@ -346,6 +346,17 @@ impl SearchConfig {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         io::read_json(path.as_ref())
     }
+
+    /// Parses a configuration from JSON bytes and checks it for a search over `tasks` tasks;
+    /// `origin` names the source in errors.
+    pub fn from_json(bytes: &[u8], origin: &Path, tasks: usize) -> Result<Self> {
+        let config: Self = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+            path: origin.to_path_buf(),
+            source,
+        })?;
+        config.validate(tasks)?;
+        Ok(config)
+    }
 }
 
 /// `step / steps`, clamped to [0, 1].

@@ -460,9 +460,48 @@ impl SearchSpace {
         )
     }
 
-    /// Restores the derived fields after deserialisation (they are not stored).
+    /// Checks a deserialised space and restores its derived fields (they are not stored): the
+    /// space is rebuilt from its nodes and rule, and must come out with the same nodes and
+    /// edges.
     pub(crate) fn rebuild(self) -> Result<Self> {
-        Self::assemble(self.tasks, self.nodes, self.edges, self.rule)
+        if self.tasks.len() != self.nodes.len() {
+            return Err(Error::InvalidRule(format!(
+                "the space names {} tasks but holds nodes for {}",
+                self.tasks.len(),
+                self.nodes.len()
+            )));
+        }
+        let descriptions: Vec<BranchDescription> = self
+            .tasks
+            .iter()
+            .zip(&self.nodes)
+            .map(|(task, nodes)| {
+                BranchDescription::new(
+                    task.clone(),
+                    nodes
+                        .iter()
+                        .map(|n| NodeDescription {
+                            stage: n.stage,
+                            channels: n.channels,
+                            stride: n.stride,
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        let rebuilt = if self.edges.is_empty() {
+            Self::independent(&descriptions)?
+        } else {
+            Self::from_branches(&descriptions, self.rule.clone())?
+        };
+        if rebuilt.nodes != self.nodes || rebuilt.edges != self.edges {
+            return Err(Error::InvalidRule(format!(
+                "the stored nodes and edges ({} edges) are not those its branches and rule give ({} edges)",
+                self.edges.len(),
+                rebuilt.edges.len()
+            )));
+        }
+        Ok(rebuilt)
     }
 }
 
