@@ -120,6 +120,46 @@ pub fn read_npy(path: &Path) -> Result<NpyArray> {
 /// allocated for it.
 pub fn parse_npy(bytes: &[u8], origin: &str) -> Result<NpyArray> {
     let invalid = |reason: String| Error::Dataset(format!("{origin}: {reason}"));
+    // The header's own length field comes first: check it against the bytes present, as
+    // npyz allocates that many bytes before reading (a corrupt length asked for gigabytes).
+    let header_end = match bytes {
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 1, _, a, b, ..] => {
+            10 + u16::from_le_bytes([*a, *b]) as usize
+        }
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _, a, b, c, d, ..] => {
+            12 + u32::from_le_bytes([*a, *b, *c, *d]) as usize
+        }
+        _ => {
+            return Err(invalid(
+                "not a valid .npy file (no `\\x93NUMPY` magic with version 1, 2 or 3)".into(),
+            ));
+        }
+    };
+    if header_end > bytes.len() {
+        return Err(invalid(format!(
+            "truncated header ({header_end} bytes declared, {} present)",
+            bytes.len()
+        )));
+    }
+    // A header is a flat dict with a shape tuple (two levels of brackets). npyz's parser
+    // backtracks exponentially on deep nesting (19 levels: over 25 minutes): refuse it first.
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    for &byte in &bytes[..header_end] {
+        match byte {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > 3 {
+        return Err(invalid(format!(
+            "corrupt header (brackets nested {deepest} deep; a .npy header is a dict with a shape tuple)"
+        )));
+    }
     let mut cursor = std::io::Cursor::new(bytes);
     let header = npyz::NpyHeader::from_reader(&mut cursor)
         .map_err(|e| invalid(format!("not a valid .npy file ({e})")))?;

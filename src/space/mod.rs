@@ -446,9 +446,13 @@ impl SearchSpace {
             .collect()
     }
 
-    /// A readable name for a node: `task[layer]`.
+    /// A readable name for a node: `task[layer]` (`task#i[layer]` for a task index this space
+    /// lacks, as in a file written for another space).
     pub fn node_name(&self, id: NodeId) -> String {
-        format!("{}[{}]", self.tasks[id.task], id.layer)
+        match self.tasks.get(id.task) {
+            Some(task) => format!("{task}[{}]", id.layer),
+            None => format!("task#{}[{}]", id.task, id.layer),
+        }
     }
 
     /// A readable name for an edge: `source_task[layer] -> target_task[layer]`.
