@@ -10,8 +10,6 @@
 //! Peak memory is the largest number of heap bytes alive during the timed iterations, above
 //! what was alive before them (counted by a wrapping global allocator, CPU only).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -20,28 +18,10 @@ use mtl_nas::experiment::{Experiment, ExperimentData};
 use mtl_nas::fusion::NodeFusion;
 use mtl_nas::prelude::*;
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+mod support;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: support::Counting = support::Counting;
 
 const TARGETS: [SceneTarget; 5] = [
     SceneTarget::Segmentation,
@@ -98,8 +78,7 @@ fn main() {
             let params = net.num_params();
             let (train, _) = experiment.datasets().expect("scenes");
             let task_list = experiment.tasks();
-            let before = CURRENT.load(Ordering::Relaxed);
-            PEAK.store(before, Ordering::Relaxed);
+            let before = support::reset_peak();
             let mut started = None;
             Search::new(experiment.search.clone())
                 .run_observed(net, &task_list, &*train, |log| {
@@ -110,7 +89,7 @@ fn main() {
                 })
                 .expect("search");
             let seconds = started.expect("ran").elapsed().as_secs_f64() / iterations as f64;
-            let peak = PEAK.load(Ordering::Relaxed).saturating_sub(before) as f64 / 1e6;
+            let peak = support::peak_mb_above(before);
             println!(
                 "{rule_name:<10} {tasks:>5} {:>6} {:>9} {fusion_weights:>12} {params:>12} {seconds:>13.3} {peak:>13.1}",
                 space.task_pairs().len(),

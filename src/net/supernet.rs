@@ -231,6 +231,15 @@ impl<B: TaskBranch> Supernet<B> {
     /// zeros for pruned edges, at a lower cost. Nodes keep their fusion even when all their
     /// edges are pruned, as in the reference.
     ///
+    /// The same network with gradients for the edge logits only: the architecture step's
+    /// forward pass runs on it, and its backward pass then skips every weight gradient. The
+    /// parameters are shared (same ids), not copied.
+    pub(crate) fn logits_only(&self) -> Self {
+        let mut view = self.clone().no_grad();
+        view.architecture = self.architecture.clone();
+        view
+    }
+
     /// # Errors
     /// An architecture searched over a different space.
     pub fn derive(self, architecture: &Architecture) -> Result<Self> {
@@ -486,6 +495,44 @@ mod tests {
         assert_eq!(g.len(), 6);
         assert!(g.iter().all(|v| v.is_finite()));
         assert!(g.iter().filter(|v| v.abs() > 0.0).count() >= 4, "{g:?}");
+    }
+
+    #[test]
+    fn the_logits_only_view_gives_the_same_logit_gradient_and_no_weight_gradients() {
+        let device = Device::flex().autodiff();
+        let b = branches(&device, vec![(1, 4), (1, 8)], 2);
+        let space = space_of(&b, EdgeRule::shallower());
+        let net = Supernet::new(&space, b, FusionConfig::nddr(0.5, 0.5), 0, &device).unwrap();
+        let images = Tensor::<4>::random(
+            [2, 3, 8, 8],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let gradients = |network: &Supernet<SmallCnn>| {
+            let weights = network
+                .architecture
+                .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0));
+            let loss = network
+                .forward(images.clone(), &weights)
+                .unwrap()
+                .into_iter()
+                .map(|o| (o.clone() * o).sum())
+                .reduce(|a, b| a + b)
+                .unwrap();
+            let grads = loss.backward();
+            let logits = network.architecture.logits.val().grad(&grads).unwrap();
+            let fusion_weight = match network.fusions[1][1].as_ref().unwrap() {
+                NodeFusion::Nddr(f) => f.weight.val().grad(&grads),
+                NodeFusion::CrossStitch(_) => unreachable!(),
+            };
+            (tensor_to_vec(logits), fusion_weight.is_some())
+        };
+        let (full, full_has_weight_gradient) = gradients(&net);
+        let (view, view_has_weight_gradient) = gradients(&net.logits_only());
+        assert!(full_has_weight_gradient && !view_has_weight_gradient);
+        assert!(full.iter().any(|g| *g != 0.0));
+        // Bit for bit: the same operations reach the logits either way.
+        assert_eq!(full, view);
     }
 
     #[test]

@@ -239,8 +239,12 @@ impl Search {
             let regulariser = entropy(logits.clone(), &average);
             let entropy_value = scalar(&regulariser);
             let entropy_weight = config.entropy_weight_at(iteration);
+            // Only the logits learn in this step: the forward pass runs on a view of the
+            // network whose other weights need no gradient, so the backward pass skips every
+            // weight-gradient product (the logits' gradient is unchanged, bit for bit).
+            let logits_only = net.logits_only();
             let step = weighted_task_loss(
-                &net,
+                &logits_only,
                 tasks,
                 config,
                 &batch,
@@ -259,6 +263,8 @@ impl Search {
                     .ok_or_else(|| non_finite_gradient(iteration, "architecture"))?;
                 Ok((gradients, losses))
             });
+            // Release the view before the update, so the optimiser owns each tensor alone.
+            drop(logits_only);
             let architecture_losses = match step {
                 Ok((gradients, losses)) => {
                     net = architecture_optimizer.step(net, gradients);
