@@ -235,7 +235,17 @@ impl<B: TaskBranch> Supernet<B> {
     /// forward pass runs on it, and its backward pass then skips every weight gradient. The
     /// parameters are shared (same ids), not copied.
     pub(crate) fn logits_only(&self) -> Self {
-        let mut view = self.clone().no_grad();
+        // Not `Module::no_grad`: on a parameter not yet materialised (burn's lazily initialised
+        // batch-norm scales and shifts) it flips the flag in the initialiser that every clone
+        // shares, which would freeze the original network's parameter for good. Each weight
+        // here becomes a fresh parameter (same id, same values) detached from the graph.
+        struct Detached;
+        impl ModuleMapper for Detached {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                Param::initialized(param.id, param.val().set_require_grad(false))
+            }
+        }
+        let mut view = self.clone().map(&mut Detached);
         view.architecture = self.architecture.clone();
         view
     }
@@ -527,12 +537,27 @@ mod tests {
             };
             (tensor_to_vec(logits), fusion_weight.is_some())
         };
+        // The view is made first, while the batch norms' parameters are still lazy: the
+        // original network must keep training them afterwards.
+        let view_net = net.logits_only();
+        let (view, view_has_weight_gradient) = gradients(&view_net);
         let (full, full_has_weight_gradient) = gradients(&net);
-        let (view, view_has_weight_gradient) = gradients(&net.logits_only());
         assert!(full_has_weight_gradient && !view_has_weight_gradient);
         assert!(full.iter().any(|g| *g != 0.0));
         // Bit for bit: the same operations reach the logits either way.
         assert_eq!(full, view);
+        let weights = net
+            .architecture
+            .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0));
+        let loss = net.forward(images, &weights).unwrap()[1].clone().sum();
+        let grads = loss.backward();
+        let NodeFusion::Nddr(fusion) = net.fusions[1][1].as_ref().unwrap() else {
+            unreachable!()
+        };
+        assert!(
+            fusion.norm.gamma.val().grad(&grads).is_some(),
+            "the original network's batch-norm scale lost its gradient"
+        );
     }
 
     #[test]
