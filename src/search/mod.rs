@@ -265,17 +265,12 @@ impl Search {
             });
             // Release the view before the update, so the optimiser owns each tensor alone.
             drop(logits_only);
-            let architecture_losses = match step {
-                Ok((gradients, losses)) => {
+            let architecture_losses = match skip_non_finite(step, skip, &mut state)? {
+                Some((gradients, losses)) => {
                     net = architecture_optimizer.step(net, gradients);
                     losses
                 }
-                Err(e @ Error::NonFinite { .. }) if skip => {
-                    let _ = e;
-                    state.skipped_batches += 1;
-                    Vec::new()
-                }
-                Err(e) => return Err(e),
+                None => Vec::new(),
             };
 
             // Weight step: relaxed-Bernoulli connectivity at the scheduled temperature, task
@@ -303,17 +298,12 @@ impl Search {
                             .ok_or_else(|| non_finite_gradient(iteration, "weight"))?;
                         Ok((gradients, losses))
                     });
-            let weight_losses = match step {
-                Ok((gradients, losses)) => {
+            let weight_losses = match skip_non_finite(step, skip, &mut state)? {
+                Some((gradients, losses)) => {
                     net = weight_optimizer.step(net, gradients, factor);
                     losses
                 }
-                Err(e @ Error::NonFinite { .. }) if skip => {
-                    let _ = e;
-                    state.skipped_batches += 1;
-                    Vec::new()
-                }
-                Err(e) => return Err(e),
+                None => Vec::new(),
             };
 
             let logits = net.architecture.logit_values();
@@ -382,6 +372,19 @@ pub(crate) fn mix_seed(seed: u64, index: u64) -> u64 {
 }
 
 /// `sum_t w_t L_t` on `batch`, with each task's loss read back (and checked to be finite).
+/// A step's result under the non-finite policy: `None` (and one more skipped batch) for a
+/// non-finite loss or gradient when `skip` is set; every other error is returned.
+fn skip_non_finite<T>(step: Result<T>, skip: bool, state: &mut LoopState) -> Result<Option<T>> {
+    match step {
+        Ok(value) => Ok(Some(value)),
+        Err(Error::NonFinite { .. }) if skip => {
+            state.skipped_batches += 1;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn weighted_task_loss<B: TaskBranch>(
     net: &Supernet<B>,
     tasks: &[Box<dyn Task>],
