@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mtl_nas::data::FASHION_MNIST_DIR;
 use mtl_nas::device::device_from_name;
 use mtl_nas::experiment::{Event, Experiment, ExperimentData};
-use mtl_nas::search::SearchConfig;
+use mtl_nas::search::{CostPenalty, SearchConfig};
 
 /// Search MTL-NAS on MultiFashion and compare it with the baselines.
 #[derive(Parser, Debug)]
@@ -35,9 +35,15 @@ struct Args {
     /// Images per step.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// Seed.
+    /// Seed of the pairs, and of the first run's weights and search.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Seeds per method (seed, seed + 1, ...): the table shows mean ± std over them.
+    #[arg(long, default_value_t = 3)]
+    seeds: usize,
+    /// Weight mu of the cost-aware search's row (0 leaves the row out).
+    #[arg(long, default_value_t = 0.1)]
+    cost_weight: f64,
     /// Output folder.
     #[arg(long, default_value = "runs/multi_fashion")]
     out: PathBuf,
@@ -72,15 +78,19 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         },
         seed: args.seed,
         eval_batch: 500,
+        seeds: args.seeds,
+        cost_aware: CostPenalty::macs(args.cost_weight),
         ..Experiment::two_tasks()
     };
+    experiment.validate()?;
     println!(
-        "MultiFashion from {}: {} training and {} test pairs, {} steps of {} per method",
+        "MultiFashion from {}: {} training and {} test pairs, {} steps of {} per method, {} seeds",
         args.data.display(),
         args.train,
         args.test,
         args.steps,
-        args.batch
+        args.batch,
+        args.seeds
     );
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(
@@ -102,8 +112,8 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         Event::Train(log) => bar.set_position(log.iteration as u64 + 1),
     })?;
     bar.finish_and_clear();
-    println!("{}", report.architecture);
-    println!("{}", report.table);
+    println!("first seed's {}", report.architecture);
+    println!("{}", report.summary);
     println!("wrote {}", args.out.display());
     Ok(())
 }

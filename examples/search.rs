@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mtl_nas::data::SceneTarget;
 use mtl_nas::device::device_from_name;
 use mtl_nas::experiment::{Event, Experiment, ExperimentData, SEARCHED, evaluate_saved};
-use mtl_nas::search::SearchConfig;
+use mtl_nas::search::{CostPenalty, SearchConfig};
 
 /// Search MTL-NAS on synthetic scenes and compare it with the baselines.
 #[derive(Parser, Debug)]
@@ -39,9 +39,19 @@ struct Args {
     /// Search iterations (also every baseline's training steps).
     #[arg(long, default_value_t = 800)]
     steps: usize,
-    /// Seed of the scenes, weights and search.
+    /// Seed of the scenes, and of the first run's weights and search.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Seeds per method (seed, seed + 1, ...): the table shows mean ± std over them.
+    #[arg(long, default_value_t = 3)]
+    seeds: usize,
+    /// Weight mu of the cost-aware search's row (0 leaves the row out).
+    #[arg(long, default_value_t = 0.1)]
+    cost_weight: f64,
+    /// Weights mu of a cost-aware sweep on the first seed (for the Pareto picture),
+    /// comma-separated; empty for none.
+    #[arg(long, value_delimiter = ',')]
+    sweep: Vec<f64>,
     /// Output folder.
     #[arg(long, default_value = "runs/search")]
     out: PathBuf,
@@ -122,14 +132,19 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             ..Experiment::short_search(args.steps, args.seed)
         },
         seed: args.seed,
+        seeds: args.seeds,
+        cost_aware: CostPenalty::macs(args.cost_weight),
+        sweep: args.sweep.clone(),
         ..Experiment::two_tasks()
     };
+    experiment.validate()?;
     println!(
-        "{} training and {} test scenes of {height} x {width}; tasks {:?}; {} steps per method",
+        "{} training and {} test scenes of {height} x {width}; tasks {:?}; {} steps per method, {} seeds",
         args.train,
         args.test,
         experiment.task_names(),
-        args.steps
+        args.steps,
+        args.seeds
     );
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(
@@ -162,8 +177,15 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         }
     })?;
     bar.finish_and_clear();
-    println!("\n{}", report.architecture);
-    println!("{}", report.table);
+    let input = [height, width];
+    let cost = mtl_nas::cost::NetworkCost::of(
+        &report.architecture.space,
+        input,
+        &report.architecture.mask(),
+        &vec![None; report.architecture.space.num_tasks()],
+    )?;
+    println!("\nfirst seed's {}", report.architecture.with_cost(&cost));
+    println!("{}", report.summary);
     println!(
         "wrote {}: results.txt, architecture.svg, logits.svg, architecture.json, derived.safetensors",
         args.out.display()

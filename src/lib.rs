@@ -45,6 +45,8 @@
 //! - [`fusion`]: NDDR and cross-stitch fusion, their initialisations, bilinear resize.
 //! - [`branch`]: task networks that describe their nodes ([`TaskBranch`](branch::TaskBranch)).
 //! - [`net`]: the [`Supernet`](net::Supernet) and the derived network.
+//! - [`cost`]: MACs and parameters of a network, split into branches, heads, fusions and
+//!   resizes; the per-edge costs of the cost-aware search.
 //! - [`task`]: task losses. [`data`]: samples, batches, datasets, the train/search split.
 //! - [`search`]: the configuration, the alternating search, evaluation.
 //!
@@ -54,6 +56,7 @@
 
 pub mod arch;
 pub mod branch;
+pub mod cost;
 pub mod data;
 pub mod device;
 mod error;

@@ -5,7 +5,8 @@ use mtl_nas::arch::Architecture;
 use mtl_nas::data::SceneTarget;
 use mtl_nas::experiment::{Event, Experiment, ExperimentData, SEARCHED, evaluate_saved};
 use mtl_nas::prelude::*;
-use mtl_nas::report::ResultsTable;
+use mtl_nas::report::SeedSummary;
+use mtl_nas::search::CostPenalty;
 use mtl_nas::search::IterationLog;
 
 fn tiny(targets: Vec<SceneTarget>) -> Experiment {
@@ -56,8 +57,10 @@ fn the_pipeline_writes_files_that_parse_back() {
     assert_eq!(saved, experiment);
     let architecture = Architecture::load(out.join("architecture.json")).unwrap();
     assert_eq!(architecture, report.architecture);
-    let table: ResultsTable = mtl_nas::io::read_json(&out.join("results.json")).unwrap();
-    assert_eq!(table, report.table);
+    let summary: SeedSummary = mtl_nas::io::read_json(&out.join("results.json")).unwrap();
+    assert_eq!(summary, report.summary);
+    let table = &summary.tables[0];
+    assert_eq!(*table, report.table);
     let history: Vec<IterationLog> = mtl_nas::io::read_json(&out.join("history.json")).unwrap();
     assert_eq!(history.len(), 4);
     assert!(history.last().unwrap().logits.is_some());
@@ -70,6 +73,7 @@ fn the_pipeline_writes_files_that_parse_back() {
     }
     let text = std::fs::read_to_string(out.join("results.txt")).unwrap();
     assert!(text.contains("Delta vs single-task") && text.contains("LibMTL"));
+    assert!(text.contains("fusion MMAC"), "{text}");
     assert!(
         std::fs::read_to_string(out.join("architecture.dot"))
             .unwrap()
@@ -134,5 +138,56 @@ fn a_five_task_search_has_twenty_edge_sets_and_reloads() {
     loaded.check_space(space).unwrap();
     assert_eq!(loaded, report.architecture);
     assert_eq!(evaluate_saved(&out, &device).unwrap(), *searched);
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn seeds_and_the_cost_aware_row_with_their_costs() {
+    let out = std::env::temp_dir().join(format!("mtl-nas-experiment-seeds-{}", std::process::id()));
+    let device = Device::flex().autodiff();
+    let experiment = Experiment {
+        seeds: 2,
+        cost_aware: CostPenalty::macs(0.1),
+        sweep: vec![1.0],
+        ..tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals])
+    };
+    let mut stages = Vec::new();
+    let report = experiment
+        .run(&out, &device, |event| {
+            if let Event::Stage(name) = event {
+                stages.push(name.to_string())
+            }
+        })
+        .unwrap();
+    // Four baselines and two searches on each of two seeds, then one sweep point.
+    assert_eq!(stages.len(), 2 * 6 + 1, "{stages:?}");
+    assert!(stages[0].ends_with("(seed 0)") && stages[6].ends_with("(seed 1)"));
+    assert_eq!(report.summary.seeds, [0, 1]);
+    assert_eq!(report.summary.tables.len(), 2);
+    assert_eq!(report.summary.methods.len(), 6);
+    assert_eq!(report.sweep.len(), 1);
+    // Different seeds start from different weights: the searched rows differ.
+    let searched = |t: usize| &report.summary.tables[t].row(SEARCHED).unwrap().evaluation;
+    assert_ne!(searched(0), searched(1));
+    // Costs: no fusion without edges. With one node per stage, NDDR-CNN's block-end edges are
+    // exactly the same-stage edges: on 16 x 20 images each task fuses 4 + 4 channels into 4 at
+    // 16 x 20, 6 + 6 into 6 at 8 x 10 and 8 + 8 into 8 at 4 x 5:
+    // 2 * (4 * 8 * 320 + 6 * 12 * 80 + 8 * 16 * 20) = 2 * (10240 + 5760 + 2560) = 37120 MACs.
+    // The shared trunk runs one branch for two.
+    let cost = |m: &str| report.table.row(m).unwrap().cost.unwrap();
+    assert_eq!(cost("single-task").fusion_macs, 0);
+    assert_eq!(cost("all edges on").fusion_macs, 37_120);
+    assert_eq!(cost("NDDR-CNN").fusion_macs, 37_120);
+    assert!(cost("all edges on").fusion_macs >= cost(SEARCHED).fusion_macs);
+    assert!(cost("shared trunk").total_macs < cost("single-task").total_macs);
+    assert!(cost("single-task").complete);
+    let text = std::fs::read_to_string(out.join("results.txt")).unwrap();
+    assert!(
+        text.contains("2 seeds") && text.contains("MTL-NAS + cost"),
+        "{text}"
+    );
+    for file in ["cost-aware-architecture.json", "sweep.json"] {
+        assert!(out.join(file).exists(), "{file}");
+    }
     std::fs::remove_dir_all(&out).unwrap();
 }

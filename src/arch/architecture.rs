@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::connectivity::sigmoid_scalar;
+use crate::cost::{NetworkCost, mega};
 use crate::space::{FusionEdge, SearchSpace};
 use crate::{Error, Result, io};
 
@@ -177,41 +178,108 @@ impl Architecture {
     }
 }
 
+impl Architecture {
+    /// The edge table with what each edge adds to the network (its block of the target's 1x1
+    /// convolution, in MMAC) and the network's fusion and total MACs, from `cost`: this
+    /// architecture's network on one image (e.g. `derived.cost([h, w])`, or
+    /// [`NetworkCost::of`] with [`Architecture::mask`]).
+    pub fn with_cost<'a>(&'a self, cost: &'a NetworkCost) -> CostedArchitecture<'a> {
+        CostedArchitecture {
+            architecture: self,
+            cost,
+        }
+    }
+}
+
+/// An [`Architecture`] shown with its cost ([`Architecture::with_cost`]).
+#[derive(Clone, Copy, Debug)]
+pub struct CostedArchitecture<'a> {
+    architecture: &'a Architecture,
+    cost: &'a NetworkCost,
+}
+
+impl fmt::Display for CostedArchitecture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_table(f, self.architecture, Some(self.cost))
+    }
+}
+
 impl fmt::Display for Architecture {
     /// A table of every candidate edge: source, target, logit, sigmoid, kept.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
-            .edges
-            .iter()
-            .map(|e| self.space.node_name(e.edge.source).len())
-            .max()
-            .unwrap_or(6)
-            .max(6);
-        writeln!(
-            f,
-            "architecture: {} of {} candidate edges kept ({})",
-            self.num_kept(),
-            self.edges.len(),
-            self.space.rule()
-        )?;
-        writeln!(
-            f,
-            "{:>width$}    {:<width$}  {:>8}  {:>7}  kept",
-            "source", "target", "logit", "sigmoid"
-        )?;
-        for e in &self.edges {
-            writeln!(
-                f,
-                "{:>width$} -> {:<width$}  {:>8.3}  {:>7.4}  {}",
-                self.space.node_name(e.edge.source),
-                self.space.node_name(e.edge.target),
-                e.logit,
-                e.probability,
-                if e.kept { "yes" } else { "-" }
-            )?;
-        }
-        Ok(())
+        write_table(f, self, None)
     }
+}
+
+/// The edge table, with each edge's MMAC and the network's totals when `cost` is given.
+fn write_table(
+    f: &mut fmt::Formatter<'_>,
+    arch: &Architecture,
+    cost: Option<&NetworkCost>,
+) -> fmt::Result {
+    let space = &arch.space;
+    let width = arch
+        .edges
+        .iter()
+        .map(|e| space.node_name(e.edge.source).len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    writeln!(
+        f,
+        "architecture: {} of {} candidate edges kept ({})",
+        arch.num_kept(),
+        arch.edges.len(),
+        space.rule()
+    )?;
+    let macs_header = if cost.is_some() { "      MMAC" } else { "" };
+    writeln!(
+        f,
+        "{:>width$}    {:<width$}  {:>8}  {:>7}{macs_header}  kept",
+        "source", "target", "logit", "sigmoid"
+    )?;
+    for e in &arch.edges {
+        let macs = cost.map(|cost| {
+            let size = cost
+                .fusions
+                .iter()
+                .find(|fusion| fusion.node == e.edge.target)
+                .map_or([0, 0], |fusion| fusion.size);
+            let macs = space.node(e.edge.target).channels
+                * space.node(e.edge.source).channels
+                * size[0]
+                * size[1];
+            format!("  {:>8.3}", mega(macs as u64))
+        });
+        writeln!(
+            f,
+            "{:>width$} -> {:<width$}  {:>8.3}  {:>7.4}{}  {}",
+            space.node_name(e.edge.source),
+            space.node_name(e.edge.target),
+            e.logit,
+            e.probability,
+            macs.unwrap_or_default(),
+            if e.kept { "yes" } else { "-" }
+        )?;
+    }
+    if let Some(cost) = cost {
+        let summary = cost.summary();
+        writeln!(
+            f,
+            "one {} x {} image: fusion {:.3} MMAC, resizes {:.3} MMAC, total {:.3} MMAC{}",
+            cost.input[0],
+            cost.input[1],
+            mega(summary.fusion_macs),
+            mega(summary.resize_macs),
+            mega(summary.total_macs),
+            if summary.complete {
+                ""
+            } else {
+                " (branches not counted)"
+            }
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ mod connectivity;
 mod picture;
 mod regularizer;
 
-pub use architecture::{Architecture, EdgeDecision};
+pub use architecture::{Architecture, CostedArchitecture, EdgeDecision};
 pub use connectivity::{ArchitectureParameters, Connectivity, EdgeWeights};
 pub(crate) use picture::{task_colour, xml};
-pub use regularizer::{PairAverage, edge_entropy, entropy, l1};
+pub use regularizer::{PairAverage, cost_penalty, edge_entropy, entropy, l1};
 
 pub(crate) use connectivity::{sigmoid_scalar, tensor_to_vec};

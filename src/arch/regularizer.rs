@@ -71,6 +71,23 @@ pub fn l1(logits: Tensor<1>, average: &PairAverage, cost: Option<Tensor<1>>) -> 
     }
 }
 
+/// The cost-aware penalty on the expected cost of the kept edges (without its weight `mu`):
+/// `sum_e c_e p_e / E` with `p = sigmoid(alpha)`, or with a `budget` `b`,
+/// `max(0, sum_e c_e p_e / sum_e c_e - b)`. `logits` and `costs`: `[num_edges]`; result: `[1]`.
+/// Its gradient on `alpha_e` is `c_e p_e (1 - p_e) / E` (linear; `/ sum c` above the budget):
+/// a costlier edge is pushed down harder.
+pub fn cost_penalty(logits: Tensor<1>, costs: Tensor<1>, budget: Option<f64>) -> Tensor<1> {
+    let edges = logits.dims()[0].max(1);
+    match budget {
+        None => (sigmoid(logits) * costs).sum().div_scalar(edges as f64),
+        Some(b) => {
+            let total = costs.clone().sum();
+            let fraction = (sigmoid(logits) * costs).sum() / total;
+            burn::tensor::activation::relu(fraction.sub_scalar(b))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +132,36 @@ mod tests {
         assert!((g[0] + 0.196612).abs() < 1e-5, "{g:?}");
         assert!((g[1] - 0.196612).abs() < 1e-5, "{g:?}");
         assert_eq!(g[2], 0.0);
+    }
+
+    #[test]
+    fn cost_penalty_pushes_costlier_edges_down_harder() {
+        // Linear: d/dalpha_e (sum c p / E) = c_e p_e (1 - p_e) / E; at alpha = 0 (p = 1/2) with
+        // costs [0.5, 1.5] and E = 2: 0.5 * 0.25 / 2 = 0.0625 and 1.5 * 0.25 / 2 = 0.1875.
+        // Value: (0.5 * 0.5 + 1.5 * 0.5) / 2 = 0.5.
+        let device = Device::flex().autodiff();
+        let logits = Tensor::<1>::zeros([2], &device).require_grad();
+        let costs = Tensor::<1>::from_floats([0.5, 1.5], &device);
+        let penalty = cost_penalty(logits.clone(), costs.clone(), None);
+        assert!((tensor_to_vec(penalty.clone())[0] - 0.5).abs() < 1e-6);
+        let g = tensor_to_vec(logits.grad(&penalty.backward()).unwrap());
+        assert!(
+            (g[0] - 0.0625).abs() < 1e-6 && (g[1] - 0.1875).abs() < 1e-6,
+            "{g:?}"
+        );
+        // Budget 0.25: expected fraction (0.25 + 0.75) / 2 = 0.5, hinge 0.25; gradient
+        // c_e p (1 - p) / sum c = 0.125 / 2 and 0.375 / 2. Under a budget of 0.6: 0, no push.
+        let over = cost_penalty(logits.clone(), costs.clone(), Some(0.25));
+        assert!((tensor_to_vec(over.clone())[0] - 0.25).abs() < 1e-6);
+        let g = tensor_to_vec(logits.grad(&over.backward()).unwrap());
+        assert!(
+            (g[0] - 0.0625).abs() < 1e-6 && (g[1] - 0.1875).abs() < 1e-6,
+            "{g:?}"
+        );
+        let within = cost_penalty(logits.clone(), costs, Some(0.6));
+        assert_eq!(tensor_to_vec(within.clone())[0], 0.0);
+        let g = tensor_to_vec(logits.grad(&within.backward()).unwrap());
+        assert_eq!(g, vec![0.0, 0.0]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::kaiming_conv;
+use crate::cost::{Cost, conv_cost};
 
 /// What a branch's head predicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +60,12 @@ impl Head {
             features
         };
         self.classifier.forward(features)
+    }
+
+    /// The classifier's cost on the last node's `[height, width]` map (one pixel when pooled).
+    pub fn cost(&self, size: [usize; 2]) -> Cost {
+        let size = if self.pooled { [1, 1] } else { size };
+        conv_cost(&self.classifier, size).0
     }
 
     /// `(weights, biases)` of the classifier.

@@ -21,6 +21,7 @@ use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 use rand::Rng;
 
+use crate::cost::BranchCost;
 use crate::space::BranchDescription;
 
 /// A single-task network seen as a chain of nodes and a head.
@@ -55,6 +56,17 @@ pub trait TaskBranch: Module + ModuleDisplay {
     /// The last classifier layer's parameters, `(weights, biases)`: the reference trains them
     /// with larger learning-rate multipliers (x10 and x20).
     fn classifier_parameters(&self) -> (Vec<ParamId>, Vec<ParamId>);
+
+    /// What the branch costs on one image of `input` = `[height, width]` pixels: each node's
+    /// layer with the size of the node it produces, and the head (see [`crate::cost`]; the
+    /// helpers [`conv_cost`](crate::cost::conv_cost) and
+    /// [`norm_params`](crate::cost::norm_params) count one layer). `None`, the default, leaves
+    /// the branch out of cost tables: fusions and resizes are still counted, at node sizes
+    /// taken from the strides.
+    fn cost(&self, input: [usize; 2]) -> Option<BranchCost> {
+        let _ = input;
+        None
+    }
 }
 
 /// A convolution without bias whose weight is Kaiming normal (fan-out, ReLU gain) drawn from

@@ -14,6 +14,7 @@ use super::import::{
     Checkpoint, ClassifierImport, ImportReport, ImportWeights, WeightLayout, load_conv, load_norm,
 };
 use super::{Head, HeadKind, TaskBranch, kaiming_conv};
+use crate::cost::{BranchCost, Cost, LayerCost, conv_cost, norm_params};
 use crate::space::{BranchDescription, NodeDescription};
 use crate::{Error, Result};
 
@@ -246,6 +247,37 @@ impl TaskBranch for ResNet {
 
     fn classifier_parameters(&self) -> (Vec<ParamId>, Vec<ParamId>) {
         self.head.parameters()
+    }
+
+    /// The stem (7x7 convolution, then a 3x3 max pool of stride 2 and padding 1) with node 0,
+    /// each block's two convolutions and shortcut projection with their batch norms, and the
+    /// head.
+    fn cost(&self, input: [usize; 2]) -> Option<BranchCost> {
+        let channels = |conv: &Conv2d| conv.weight.dims()[0];
+        let (stem, out) = conv_cost(&self.stem, input);
+        let mut before = stem + norm_params(channels(&self.stem));
+        // 3x3 max pool, stride 2, padding 1: (n + 2 - 3) / 2 + 1.
+        let mut size = [(out[0] - 1) / 2 + 1, (out[1] - 1) / 2 + 1];
+        let mut layers = Vec::with_capacity(self.blocks.len());
+        for block in &self.blocks {
+            let (first, mid) = conv_cost(&block.conv1, size);
+            let (second, out) = conv_cost(&block.conv2, mid);
+            let mut cost = before
+                + first
+                + second
+                + norm_params(channels(&block.conv1))
+                + norm_params(channels(&block.conv2));
+            if let Some(d) = &block.downsample {
+                cost += conv_cost(&d.conv, size).0 + norm_params(channels(&d.conv));
+            }
+            before = Cost::default();
+            size = out;
+            layers.push(LayerCost { cost, size });
+        }
+        Some(BranchCost {
+            layers,
+            head: self.head.cost(size),
+        })
     }
 }
 

@@ -11,6 +11,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{Head, HeadKind, TaskBranch, kaiming_conv};
+use crate::cost::{BranchCost, LayerCost, conv_cost, norm_params};
 use crate::space::{BranchDescription, NodeDescription};
 use crate::{Error, Result};
 
@@ -194,6 +195,26 @@ impl TaskBranch for SmallCnn {
 
     fn classifier_parameters(&self) -> (Vec<ParamId>, Vec<ParamId>) {
         self.head.parameters()
+    }
+
+    /// Each layer's 3x3 convolution and batch norm (the 2x2 pools halve the size, rounding
+    /// down), and the head.
+    fn cost(&self, input: [usize; 2]) -> Option<BranchCost> {
+        let mut size = input;
+        let mut layers = Vec::with_capacity(self.convs.len());
+        for (layer, conv) in self.convs.iter().enumerate() {
+            if self.pool_before[layer] {
+                size = [size[0] / 2, size[1] / 2];
+            }
+            let (cost, out) = conv_cost(conv, size);
+            size = out;
+            let cost = cost + norm_params(conv.weight.dims()[0]);
+            layers.push(LayerCost { cost, size });
+        }
+        Some(BranchCost {
+            layers,
+            head: self.head.cost(size),
+        })
     }
 }
 

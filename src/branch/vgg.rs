@@ -15,6 +15,7 @@ use super::import::{
     load_conv, load_norm, norm_as_shift,
 };
 use super::{TaskBranch, kaiming_conv};
+use crate::cost::{BranchCost, LayerCost, conv_cost, norm_params};
 use crate::space::{BranchDescription, NodeDescription};
 use crate::{Error, Result};
 
@@ -262,6 +263,29 @@ impl TaskBranch for Vgg16LargeFov {
             vec![self.fc8.weight.id],
             self.fc8.bias.iter().map(|b| b.id).collect(),
         )
+    }
+
+    /// The 13 convolutions with their batch norms (pools 1-3 halve the size, rounding down:
+    /// `(n + 1 - 3) / 2 + 1`; pool 4 keeps it), and fc6, fc7 (with batch norms) and fc8.
+    fn cost(&self, input: [usize; 2]) -> Option<BranchCost> {
+        let mut size = input;
+        let mut layers = Vec::with_capacity(13);
+        for (layer, conv) in self.convs.iter().enumerate() {
+            if matches!(layer, 2 | 4 | 7) {
+                size = [size[0] / 2, size[1] / 2];
+            }
+            let (cost, out) = conv_cost(conv, size);
+            size = out;
+            let cost = cost + norm_params(self.channels[layer]);
+            layers.push(LayerCost { cost, size });
+        }
+        let fc = self.fc7.weight.dims()[0];
+        let head = conv_cost(&self.fc6, size).0
+            + conv_cost(&self.fc7, size).0
+            + conv_cost(&self.fc8, size).0
+            + norm_params(fc)
+            + norm_params(fc);
+        Some(BranchCost { layers, head })
     }
 }
 

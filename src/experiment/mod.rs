@@ -6,14 +6,19 @@
 //! Everything a run needs is in its [`Experiment`], saved as `run.json` beside the results, so
 //! [`evaluate_saved`] can rebuild and re-evaluate a finished run.
 
+mod ablation;
+mod runner;
+
+pub use ablation::{AblationRow, AblationTable, AblationVariant, check_ablations};
+
 use std::path::Path;
-use std::time::Instant;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Architecture;
 use crate::branch::{HeadKind, SmallCnn, SmallCnnConfig, TaskBranch};
+use crate::cost::CostSummary;
 #[cfg(doc)]
 use crate::data::FASHION_MNIST_DIR;
 use crate::data::{
@@ -21,25 +26,27 @@ use crate::data::{
     Taskonomy, TaskonomyConfig, TaskonomyDomain, multi_fashion,
 };
 use crate::fusion::FusionConfig;
-use crate::metrics::DeltaConvention;
 use crate::net::Supernet;
-use crate::net::baselines::{self, Baseline};
-use crate::report::{ResultsTable, logit_trajectories_svg};
+use crate::net::baselines::Baseline;
+use crate::report::{ResultsTable, SeedSummary};
 use crate::rng::SeededRng;
 use crate::search::{
-    ArchitectureOptimizerConfig, EntropySchedule, Evaluation, IterationLog, Search, SearchConfig,
-    WeightOptimizerConfig, evaluate_network,
+    ArchitectureOptimizerConfig, CostPenalty, EntropySchedule, Evaluation, IterationLog,
+    SearchConfig, WeightOptimizerConfig, evaluate_network,
 };
 use crate::space::{EdgeRule, SearchSpace};
 use crate::task::{
     Classification, DenseRegression, Depth, DepthLoss, RegressionLoss, Segmentation,
     SurfaceNormals, Task,
 };
-use crate::train::{TrainLog, train};
+use crate::train::TrainLog;
 use crate::{Error, Result, io};
 
 /// The row name of the searched network in results tables.
 pub const SEARCHED: &str = "MTL-NAS";
+
+/// The row name of the cost-aware search ([`Experiment::cost_aware`]).
+pub const COST_AWARE: &str = "MTL-NAS + cost";
 
 /// Where an experiment's data comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,6 +104,47 @@ pub struct Experiment {
     pub seed: u64,
     /// Images per evaluation batch.
     pub eval_batch: usize,
+    /// How many seeds every method runs on: seed number `i` starts from the initial weights
+    /// of `seed + i` and searches (or trains) with `search.seed + i`; the data are those of
+    /// `seed` for all, loaded once.
+    #[serde(default = "one")]
+    pub seeds: usize,
+    /// The cost-aware search, run as a second searched row beside the reference one
+    /// ([`COST_AWARE`]); weight 0 leaves the row out.
+    #[serde(default)]
+    pub cost_aware: CostPenalty,
+    /// The architecture warm-up ([`SearchConfig::architecture_warmup`]) of the cost-aware
+    /// row and the sweep: the penalty needs informative task gradients to trade against.
+    #[serde(default = "default_cost_aware_warmup")]
+    pub cost_aware_warmup: f64,
+    /// Weights `mu` of a sweep of the cost-aware search (on the first seed, priced as
+    /// `cost_aware`, with its warm-up; 0 is the warm-up alone), for the Pareto picture; empty
+    /// for none.
+    #[serde(default)]
+    pub sweep: Vec<f64>,
+}
+
+fn default_cost_aware_warmup() -> f64 {
+    0.1
+}
+
+fn one() -> usize {
+    1
+}
+
+/// One setting of an experiment's cost sweep and what it gave (first seed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// The penalty of the search.
+    pub penalty: CostPenalty,
+    /// Edges its architecture keeps.
+    pub kept_edges: usize,
+    /// What its derived network costs on one test image.
+    pub cost: CostSummary,
+    /// Its Delta against the first seed's single-task baseline.
+    pub delta: f64,
+    /// Its metrics on the test set, as searched.
+    pub evaluation: Evaluation,
 }
 
 impl Experiment {
@@ -120,6 +168,10 @@ impl Experiment {
             baselines: Baseline::ALL.to_vec(),
             seed: 0,
             eval_batch: 50,
+            seeds: 1,
+            cost_aware: CostPenalty::default(),
+            cost_aware_warmup: default_cost_aware_warmup(),
+            sweep: Vec::new(),
         }
     }
 
@@ -234,7 +286,19 @@ impl Experiment {
     /// Fresh branches, one per task, drawn from the experiment's seed (the same for every
     /// method, so all start from the same weights).
     pub fn branches(&self, device: &Device) -> Result<Vec<SmallCnn>> {
-        let mut rng = SeededRng::new(self.seed);
+        self.branches_for_seed(device, 0)
+    }
+
+    /// The seeds of the runs, `seed, seed + 1, ...` ([`Experiment::seeds`] of them).
+    pub fn seed_list(&self) -> Vec<u64> {
+        (0..self.seeds as u64)
+            .map(|i| self.seed.wrapping_add(i))
+            .collect()
+    }
+
+    /// The branches of seed number `index` (drawn from `seed + index`).
+    pub fn branches_for_seed(&self, device: &Device, index: usize) -> Result<Vec<SmallCnn>> {
+        let mut rng = SeededRng::new(self.seed.wrapping_add(index as u64));
         self.task_specs()
             .iter()
             .map(|(_, task, head)| {
@@ -303,8 +367,9 @@ impl Experiment {
         }
     }
 
-    fn supernet(&self, device: &Device) -> Result<Supernet<SmallCnn>> {
-        let branches = self.branches(device)?;
+    /// The supernet of seed number `index`.
+    fn supernet(&self, device: &Device, index: usize) -> Result<Supernet<SmallCnn>> {
+        let branches = self.branches_for_seed(device, index)?;
         let names = self.task_names();
         let described: Vec<_> = branches
             .iter()
@@ -312,14 +377,53 @@ impl Experiment {
             .map(|(b, n)| b.describe(n))
             .collect();
         let space = SearchSpace::from_branches(&described, self.rule.clone())?;
-        Supernet::new(&space, branches, self.fusion, self.seed, device)
+        let seed = self.seed.wrapping_add(index as u64);
+        Supernet::new(&space, branches, self.fusion, seed, device)
     }
 
-    /// Runs everything and writes into `out`: `run.json` (this experiment), `history.json`
-    /// (every search iteration), `architecture.json`, `architecture.svg`, `architecture.dot`,
-    /// `logits.svg`, `derived.safetensors` (the searched network's weights), `results.json` and
-    /// `results.txt` (the table). `device` must be an autodiff device; `events` hears about
-    /// each stage and iteration (for progress bars).
+    /// Checks what a run needs before it starts.
+    ///
+    /// # Errors
+    /// No single-task baseline (every Delta is measured against it), no seed, an invalid
+    /// search configuration or cost penalty, or a sweep weight that is not finite and positive.
+    pub fn validate(&self) -> Result<()> {
+        if !self.baselines.contains(&Baseline::SingleTask) {
+            return Err(Error::config(
+                "baselines",
+                "the single-task baseline is needed: every Delta is measured against it",
+            ));
+        }
+        if self.seeds == 0 {
+            return Err(Error::config("seeds", "at least 1"));
+        }
+        if self.eval_batch == 0 {
+            return Err(Error::config("eval_batch", "at least 1"));
+        }
+        let tasks = self.task_names().len();
+        self.search.validate(tasks)?;
+        SearchConfig {
+            cost_penalty: self.cost_aware.clone(),
+            architecture_warmup: self.cost_aware_warmup,
+            ..self.search.clone()
+        }
+        .validate(tasks)
+        .map_err(|e| Error::config("cost_aware", e.to_string()))?;
+        if self.sweep.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+            return Err(Error::config(
+                "sweep",
+                "every weight must be finite and non-negative",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs every method on every seed and writes into `out`: `run.json` (this experiment);
+    /// for the first seed's search `architecture.json`, `architecture.svg`,
+    /// `architecture.dot`, `logits.svg`, `history.json` and `derived.safetensors` (the same
+    /// with a `cost-aware-` prefix for the cost-aware search); `results.json` (every seed's
+    /// table and their summary), `results.txt` (the summary: mean ± std per method) and
+    /// `sweep.json`. `device` must be an autodiff device; `events` hears about each stage and
+    /// iteration (for progress bars).
     ///
     /// # Errors
     /// An invalid experiment, a failed search or training, or a file that cannot be written.
@@ -329,105 +433,7 @@ impl Experiment {
         device: &Device,
         mut events: impl FnMut(Event<'_>),
     ) -> Result<ExperimentReport> {
-        if !self.baselines.contains(&Baseline::SingleTask) {
-            return Err(Error::config(
-                "baselines",
-                "the single-task baseline is needed: every Delta is measured against it",
-            ));
-        }
-        io::write_json(&out.join("run.json"), self)?;
-        let (train_set, test_set) = self.datasets()?;
-        let (train_set, test_set) = (&*train_set, &*test_set);
-        let tasks = self.tasks();
-        let names = self.task_names();
-
-        events(Event::Stage(SEARCHED));
-        let start = Instant::now();
-        let outcome = Search::new(self.search.clone()).run_observed(
-            self.supernet(device)?,
-            &tasks,
-            train_set,
-            |log| events(Event::Search(log)),
-        )?;
-        let search_seconds = start.elapsed().as_secs_f64();
-        let derived = outcome.network.derive(&outcome.architecture)?;
-        let searched = evaluate_network(&derived, &tasks, test_set, self.eval_batch)?;
-        derived.save_weights(out.join("derived.safetensors"))?;
-        outcome.architecture.save(out.join("architecture.json"))?;
-        io::write_atomic(
-            &out.join("architecture.svg"),
-            outcome.architecture.to_svg().as_bytes(),
-        )?;
-        io::write_atomic(
-            &out.join("architecture.dot"),
-            outcome.architecture.to_dot().as_bytes(),
-        )?;
-        io::write_atomic(
-            &out.join("logits.svg"),
-            logit_trajectories_svg(&outcome.history, &outcome.architecture).as_bytes(),
-        )?;
-        io::write_json(&out.join("history.json"), &outcome.history)?;
-
-        let mut methods = Vec::new();
-        for &baseline in &self.baselines {
-            events(Event::Stage(baseline.name()));
-            let start = Instant::now();
-            let mut observe = |log: &TrainLog| events(Event::Train(log));
-            let branches = self.branches(device)?;
-            let evaluation = match baseline {
-                Baseline::SingleTask => {
-                    let net = baselines::single_task(branches, &names, device)?;
-                    let trained = train(net, &tasks, train_set, &self.search, &mut observe)?;
-                    evaluate_network(&trained.network, &tasks, test_set, self.eval_batch)?
-                }
-                Baseline::SharedTrunk => {
-                    let net = baselines::shared_trunk(branches, &names)?;
-                    let trained = train(net, &tasks, train_set, &self.search, &mut observe)?;
-                    evaluate_network(&trained.network, &tasks, test_set, self.eval_batch)?
-                }
-                Baseline::NddrCnn => {
-                    let net = baselines::nddr_cnn(
-                        branches,
-                        &names,
-                        self.baseline_fusion,
-                        self.seed,
-                        device,
-                    )?;
-                    let trained = train(net, &tasks, train_set, &self.search, &mut observe)?;
-                    evaluate_network(&trained.network, &tasks, test_set, self.eval_batch)?
-                }
-                Baseline::AllEdges => {
-                    let net = baselines::all_edges(
-                        branches,
-                        &names,
-                        self.rule.clone(),
-                        self.baseline_fusion,
-                        self.seed,
-                        device,
-                    )?;
-                    let trained = train(net, &tasks, train_set, &self.search, &mut observe)?;
-                    evaluate_network(&trained.network, &tasks, test_set, self.eval_batch)?
-                }
-            };
-            methods.push((
-                baseline.name().to_string(),
-                evaluation,
-                start.elapsed().as_secs_f64(),
-            ));
-        }
-        methods.push((SEARCHED.to_string(), searched, search_seconds));
-        let table = ResultsTable::new(
-            methods,
-            Baseline::SingleTask.name(),
-            DeltaConvention::LibMtl,
-        )?;
-        io::write_json(&out.join("results.json"), &table)?;
-        io::write_atomic(&out.join("results.txt"), table.to_string().as_bytes())?;
-        Ok(ExperimentReport {
-            table,
-            architecture: outcome.architecture,
-            history: outcome.history,
-        })
+        runner::run(self, out, device, &mut events)
     }
 }
 
@@ -445,12 +451,16 @@ pub enum Event<'a> {
 /// The outcome of a [`Experiment::run`].
 #[derive(Clone, Debug)]
 pub struct ExperimentReport {
-    /// Every method's metrics and Delta.
+    /// Every method's metrics and Delta on the first seed.
     pub table: ResultsTable,
-    /// The searched architecture.
+    /// Every method over every seed (mean ± std), with each seed's table.
+    pub summary: SeedSummary,
+    /// The first seed's searched architecture.
     pub architecture: Architecture,
-    /// The search's iterations.
+    /// The first seed's search iterations.
     pub history: Vec<IterationLog>,
+    /// The cost sweep's points (empty without a sweep).
+    pub sweep: Vec<SweepPoint>,
 }
 
 /// Re-evaluates the searched network of a finished run in `dir` (its `run.json`,

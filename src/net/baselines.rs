@@ -12,6 +12,7 @@ use burn::tensor::{Device, Tensor};
 use super::{MultiTaskNetwork, ParameterRoles, Supernet, collect_parameters};
 use crate::arch::{ArchitectureParameters, Connectivity};
 use crate::branch::TaskBranch;
+use crate::cost::{Cost, CostSummary};
 use crate::fusion::FusionConfig;
 use crate::rng::SeededRng;
 use crate::space::{BranchDescription, EdgeRule, FusionEdge, NodeId, SearchSpace};
@@ -187,6 +188,32 @@ pub fn shared_trunk<B: TaskBranch>(mut branches: Vec<B>, tasks: &[&str]) -> Resu
         trunk,
         heads: branches,
     })
+}
+
+impl<B: TaskBranch> SharedTrunk<B> {
+    /// What one forward pass on one `input` = `[height, width]` image costs: the trunk's
+    /// layers once and every task's head (each on the trunk's last node, which has its own
+    /// branch's last shape); no fusion. Incomplete where a branch does not count itself.
+    pub fn cost(&self, input: [usize; 2]) -> CostSummary {
+        let trunk = self.trunk.cost(input);
+        let heads: Vec<_> = self.heads.iter().map(|h| h.cost(input)).collect();
+        let complete = trunk.is_some() && heads.iter().all(Option::is_some);
+        let layers = trunk.as_ref().map_or(Cost::default(), |t| t.layers_total());
+        let head: Cost = trunk
+            .iter()
+            .chain(heads.iter().flatten())
+            .map(|b| b.head)
+            .sum();
+        CostSummary {
+            branch_macs: layers.macs,
+            head_macs: head.macs,
+            fusion_macs: 0,
+            resize_macs: 0,
+            total_macs: layers.macs + head.macs,
+            params: layers.params + head.params,
+            complete,
+        }
+    }
 }
 
 impl<B: TaskBranch> MultiTaskNetwork for SharedTrunk<B> {

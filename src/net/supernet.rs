@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::arch::{Architecture, ArchitectureParameters, EdgeWeights};
 use crate::branch::TaskBranch;
+use crate::cost::NetworkCost;
 use crate::fusion::{FusionConfig, NodeFusion, resize_bilinear};
 use crate::space::{NodeId, ScheduleStep, SearchSpace};
 use crate::{Error, Result};
@@ -290,6 +291,25 @@ impl<B: TaskBranch> Supernet<B> {
         device: &Device,
     ) -> Result<Self> {
         Self::new(&architecture.space, branches, fusion, 0, device)?.derive(architecture)
+    }
+
+    /// What one forward pass on one `input` = `[height, width]` image costs: the branches
+    /// (where they count themselves, [`TaskBranch::cost`]), the heads, every fusion over the
+    /// inputs it still has (all candidate edges in a supernet, the kept ones in a derived
+    /// network) and the resizes those need. A cross-stitch fusion is counted as the 1x1
+    /// convolution an NDDR fusion would run (an upper bound of its scalar sum).
+    ///
+    /// # Errors
+    /// A branch whose cost does not list one layer per node.
+    pub fn cost(&self, input: [usize; 2]) -> Result<NetworkCost> {
+        let mut kept = vec![false; self.space.num_edges()];
+        for fusion in self.fusions.iter().flatten().flatten() {
+            for input in fusion.inputs() {
+                kept[input.edge] = true;
+            }
+        }
+        let branches: Vec<_> = self.branches.iter().map(|b| b.cost(input)).collect();
+        NetworkCost::of(&self.space, input, &kept, &branches)
     }
 
     /// The supernet's parameters by role, for per-group learning rates and weight decay.

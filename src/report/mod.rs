@@ -1,11 +1,17 @@
-//! What a run reports: the results table of every method against the single-task baseline,
-//! and the plot of the logits' trajectories over a search.
+//! What a run reports: the results table of every method against the single-task baseline
+//! (one seed, or the mean and standard deviation over seeds), and the plot of the logits'
+//! trajectories over a search.
+
+mod seeds;
+
+pub use seeds::{MeanStd, MethodOverSeeds, SeedSummary};
 
 use std::fmt::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
 use crate::arch::{Architecture, sigmoid_scalar, task_colour, xml};
+use crate::cost::{CostSummary, mega};
 use crate::metrics::{DeltaConvention, multi_task_delta};
 use crate::search::{Evaluation, IterationLog};
 use crate::{Error, Result};
@@ -21,6 +27,9 @@ pub struct MethodResult {
     pub delta: f64,
     /// Wall-clock seconds it took to train (or search).
     pub seconds: f64,
+    /// What the method's network costs on one test image, where counted.
+    #[serde(default)]
+    pub cost: Option<CostSummary>,
 }
 
 /// Every method's metrics side by side, with the Delta of each against one reference method
@@ -61,6 +70,7 @@ impl ResultsTable {
                     evaluation,
                     delta,
                     seconds,
+                    cost: None,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -74,6 +84,24 @@ impl ResultsTable {
     /// The row of `method`.
     pub fn row(&self, method: &str) -> Option<&MethodResult> {
         self.rows.iter().find(|r| r.method == method)
+    }
+
+    /// Sets each method's cost, `costs` in row order.
+    ///
+    /// # Errors
+    /// A number of costs other than the number of rows.
+    pub fn with_costs(mut self, costs: Vec<Option<CostSummary>>) -> Result<Self> {
+        if costs.len() != self.rows.len() {
+            return Err(Error::shape(
+                "results table costs",
+                format!("{} (one per method)", self.rows.len()),
+                costs.len().to_string(),
+            ));
+        }
+        for (row, cost) in self.rows.iter_mut().zip(costs) {
+            row.cost = cost;
+        }
+        Ok(self)
     }
 }
 
@@ -138,6 +166,24 @@ impl fmt::Display for ResultsTable {
             write!(f, "{:>width$}", format!("{:+.2}", r.delta))?;
         }
         writeln!(f)?;
+        if self.rows.iter().any(|r| r.cost.is_some()) {
+            let macs = |pick: fn(&CostSummary) -> u64| {
+                move |r: &MethodResult| r.cost.as_ref().map(|c| mega(pick(c)))
+            };
+            for (label, value) in [
+                ("fusion MMAC / image ↓", macs(|c| c.fusion_macs)),
+                ("total MMAC / image ↓", macs(|c| c.total_macs)),
+            ] {
+                write!(f, "{label:<label_width$}")?;
+                for r in &self.rows {
+                    match value(r) {
+                        Some(v) => write!(f, "{v:>width$.2}")?,
+                        None => write!(f, "{:>width$}", "-")?,
+                    }
+                }
+                writeln!(f)?;
+            }
+        }
         write!(f, "{:<label_width$}", "training time (s)")?;
         for r in &self.rows {
             write!(f, "{:>width$.0}", r.seconds)?;

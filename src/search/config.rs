@@ -4,17 +4,99 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cost::EdgeCostKind;
 use crate::data::Augmentation;
 use crate::{Error, Result, io};
 
 /// How the weight of the entropy regulariser evolves over the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntropySchedule {
-    /// The full weight from the first step (the reference's NYUv2 configuration).
+    /// The full weight from the first step (the reference's NYUv2 yaml as it reads; its code
+    /// skips the first step, see [`EntropySchedule::ZeroThenConstant`]).
     Constant,
     /// From 0 at the first step linearly to the full weight at the last (the reference code's
     /// default when the configuration does not set it).
     LinearRamp,
+    /// 0 at the first step, the full weight from the second on: what the reference code runs
+    /// for its NYUv2 configuration (its `poly` schedule with `ENTROPY_PERIOD (0, 0)` returns 0
+    /// at step 0).
+    ZeroThenConstant,
+}
+
+/// The cost-aware extension of the search (ours, not the paper's): a penalty on the expected
+/// cost of the kept edges in the architecture loss, so that an edge is kept only where its
+/// task gradient outweighs what it costs. Off (`weight` 0) by default and in
+/// [`SearchConfig::nyuv2_reference`].
+///
+/// With `c_e` the edge costs ([`EdgeCostKind`], normalised to mean 1), `p_e = sigmoid(alpha_e)`
+/// and `E` edges, the penalty is `weight * sum_e c_e p_e / E`, or with a budget `b`,
+/// `weight * max(0, sum_e c_e p_e / sum_e c_e - b)`: nothing while the expected cost of the
+/// kept edges stays within the fraction `b` of what all candidate edges cost. The costs are
+/// computed at the image size of the first architecture batch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CostPenalty {
+    /// `mu`, the weight of the penalty (0 = off, the reference).
+    pub weight: f64,
+    /// How each edge is priced.
+    #[serde(default)]
+    pub edge_cost: EdgeCostKind,
+    /// A budget: the fraction of the candidate edges' total cost (in `(0, 1]`) that costs
+    /// nothing; `None` for the linear penalty.
+    #[serde(default)]
+    pub budget: Option<f64>,
+    /// When the penalty acts. Adam moves a logit at its learning rate whatever the size of
+    /// its gradient, and the entropy term then amplifies the sign it has: a penalty active
+    /// before the task gradients are informative (with the identity initialisation they are
+    /// exactly 0 at the first step) prunes every edge, needed or not.
+    #[serde(default)]
+    pub schedule: PenaltySchedule,
+}
+
+/// How the cost penalty's weight evolves over a search.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum PenaltySchedule {
+    /// The full weight from the first step.
+    #[default]
+    Constant,
+    /// From 0 at the first step linearly to the full weight at the last.
+    LinearRamp,
+    /// Off for this fraction of the steps (in `[0, 1)`), the full weight after.
+    Warmup(f64),
+}
+
+impl CostPenalty {
+    /// The linear penalty of weight `mu` on edges priced by their MACs.
+    pub fn macs(mu: f64) -> Self {
+        Self {
+            weight: mu,
+            ..Self::default()
+        }
+    }
+
+    /// The hinge on the expected cost above `budget` (a fraction of all candidate edges'
+    /// MACs), of weight `mu`.
+    pub fn budget(mu: f64, budget: f64) -> Self {
+        Self {
+            weight: mu,
+            budget: Some(budget),
+            ..Self::default()
+        }
+    }
+
+    /// Whether the penalty is on.
+    pub fn is_on(&self) -> bool {
+        self.weight > 0.0
+    }
+
+    /// The penalty's weight at `step` of `steps`.
+    pub fn weight_at(&self, step: usize, steps: usize) -> f64 {
+        match self.schedule {
+            PenaltySchedule::Constant => self.weight,
+            PenaltySchedule::LinearRamp => self.weight * progress(step, steps),
+            PenaltySchedule::Warmup(fraction) if progress(step, steps) < fraction => 0.0,
+            PenaltySchedule::Warmup(_) => self.weight,
+        }
+    }
 }
 
 /// Which relaxation the weight step uses for the connectivity.
@@ -130,6 +212,15 @@ pub struct SearchConfig {
     pub entropy_schedule: EntropySchedule,
     /// Weight of the optional L1 penalty on `sigmoid(alpha)` (reference: 0, off).
     pub l1_weight: f64,
+    /// The cost-aware extension (off by default and in the reference).
+    #[serde(default)]
+    pub cost_penalty: CostPenalty,
+    /// Fraction of the steps (in `[0, 1)`) that train the weights only, before the first
+    /// architecture step (ours; 0, the reference, by default): the logits then start moving
+    /// when the task gradients say something about the edges, instead of at a first step
+    /// where, with the identity initialisation, they are exactly 0.
+    #[serde(default)]
+    pub architecture_warmup: f64,
     /// Connectivity relaxation of the weight step.
     pub weight_step_connectivity: WeightStepConnectivity,
     /// Initial temperature of the relaxed Bernoulli (reference: 1).
@@ -170,6 +261,8 @@ impl Default for SearchConfig {
             entropy_weight: 10.0,
             entropy_schedule: EntropySchedule::Constant,
             l1_weight: 0.0,
+            cost_penalty: CostPenalty::default(),
+            architecture_warmup: 0.0,
             weight_step_connectivity: WeightStepConnectivity::RelaxedBernoulli,
             initial_temperature: 1.0,
             temperature_power: 2.0,
@@ -193,8 +286,8 @@ impl SearchConfig {
     /// | `task_weights` | `[1, 20]`: normals' loss x20 (`TASK2_FACTOR`) |
     /// | `weights` | SGD, momentum 0.9 (no dampening), weight decay 2.5e-4, base lr 1e-3 with poly power 0.9; multipliers: branches x1, fc8 weight x10, fc8 bias x20, fusions x100 |
     /// | `architecture` | Adam, lr 1e-3 constant, betas (0.5, 0.999), coupled weight decay 1e-3 |
-    /// | `entropy_weight`, `entropy_schedule` | 10, constant from the first step |
-    /// | `l1_weight` | 0 (off) |
+    /// | `entropy_weight`, `entropy_schedule` | 10 from the second step on, 0 at the first (the reference code's `poly` schedule with `ENTROPY_PERIOD (0, 0)`; its yaml reads as constant) |
+    /// | `l1_weight`, `cost_penalty`, `architecture_warmup` | 0 (off) |
     /// | `weight_step_connectivity` | relaxed Bernoulli; architecture step: sigmoid; evaluation: hard |
     /// | `initial_temperature`, `temperature_power` | `T = 1 * (1 - step / steps)^2` |
     /// | `augmentation` | hue/saturation jitter 0.05, shorter side x U(0.5, 1.5), flip, 321 x 321 crop |
@@ -212,8 +305,10 @@ impl SearchConfig {
             weights: WeightOptimizerConfig::default(),
             architecture: ArchitectureOptimizerConfig::default(),
             entropy_weight: 10.0,
-            entropy_schedule: EntropySchedule::Constant,
+            entropy_schedule: EntropySchedule::ZeroThenConstant,
             l1_weight: 0.0,
+            cost_penalty: CostPenalty::default(),
+            architecture_warmup: 0.0,
             weight_step_connectivity: WeightStepConnectivity::RelaxedBernoulli,
             initial_temperature: 1.0,
             temperature_power: 2.0,
@@ -301,6 +396,29 @@ impl SearchConfig {
             );
         }
         self.augmentation.validate()?;
+        let cost = &self.cost_penalty;
+        if !non_negative(cost.weight) {
+            return bad("cost_penalty.weight", "must be finite and non-negative");
+        }
+        if !(0.0..1.0).contains(&self.architecture_warmup) {
+            return bad("architecture_warmup", "must lie in [0, 1)");
+        }
+        if let PenaltySchedule::Warmup(fraction) = cost.schedule
+            && !(0.0..1.0).contains(&fraction)
+        {
+            return bad(
+                "cost_penalty.schedule",
+                "a warm-up fraction must lie in [0, 1)",
+            );
+        }
+        if let Some(b) = cost.budget
+            && !(b > 0.0 && b <= 1.0)
+        {
+            return bad(
+                "cost_penalty.budget",
+                "must lie in (0, 1]: a fraction of what all candidate edges cost",
+            );
+        }
         for (field, v) in [
             ("entropy_weight", self.entropy_weight),
             ("l1_weight", self.l1_weight),
@@ -314,6 +432,11 @@ impl SearchConfig {
         Ok(())
     }
 
+    /// The steps before the first architecture step ([`SearchConfig::architecture_warmup`]).
+    pub fn architecture_warmup_steps(&self) -> usize {
+        (self.architecture_warmup * self.steps as f64) as usize
+    }
+
     /// The weight of task `task`'s loss.
     pub fn task_weight(&self, task: usize) -> f64 {
         self.task_weights.get(task).copied().unwrap_or(1.0)
@@ -324,6 +447,8 @@ impl SearchConfig {
         match self.entropy_schedule {
             EntropySchedule::Constant => self.entropy_weight,
             EntropySchedule::LinearRamp => self.entropy_weight * progress(step, self.steps),
+            EntropySchedule::ZeroThenConstant if step == 0 => 0.0,
+            EntropySchedule::ZeroThenConstant => self.entropy_weight,
         }
     }
 
@@ -385,6 +510,28 @@ mod tests {
         };
         assert_eq!(ramp.entropy_weight_at(0), 0.0);
         assert!((ramp.entropy_weight_at(25) - 2.5).abs() < 1e-12);
+        // The reference code: 0 at step 0, then the full weight.
+        let reference = SearchConfig::nyuv2_reference();
+        assert_eq!(reference.entropy_weight_at(0), 0.0);
+        assert_eq!(reference.entropy_weight_at(1), 10.0);
+        assert_eq!(reference.entropy_weight_at(20000), 10.0);
+        // The cost penalty: a quarter of 100 steps off, then on; or ramped in.
+        let warm = CostPenalty {
+            schedule: PenaltySchedule::Warmup(0.25),
+            ..CostPenalty::macs(2.0)
+        };
+        assert_eq!(
+            (warm.weight_at(24, 100), warm.weight_at(25, 100)),
+            (0.0, 2.0)
+        );
+        let ramp = CostPenalty {
+            schedule: PenaltySchedule::LinearRamp,
+            ..CostPenalty::macs(2.0)
+        };
+        assert_eq!(
+            (ramp.weight_at(0, 100), ramp.weight_at(50, 100)),
+            (0.0, 1.0)
+        );
     }
 
     #[test]
@@ -445,6 +592,27 @@ mod tests {
                     ..Default::default()
                 },
             ),
+            (
+                "cost_penalty.weight",
+                SearchConfig {
+                    cost_penalty: CostPenalty::macs(-0.1),
+                    ..Default::default()
+                },
+            ),
+            (
+                "cost_penalty.budget",
+                SearchConfig {
+                    cost_penalty: CostPenalty::budget(1.0, 0.0),
+                    ..Default::default()
+                },
+            ),
+            (
+                "cost_penalty.budget",
+                SearchConfig {
+                    cost_penalty: CostPenalty::budget(1.0, 1.5),
+                    ..Default::default()
+                },
+            ),
         ];
         for (field, config) in cases {
             let err = config.validate(2).unwrap_err().to_string();
@@ -472,10 +640,22 @@ mod tests {
         let config = SearchConfig {
             seed: 11,
             task_weights: vec![1.0, 20.0],
+            cost_penalty: CostPenalty {
+                weight: 0.3,
+                edge_cost: EdgeCostKind::TargetChannels,
+                budget: Some(0.5),
+                schedule: PenaltySchedule::Warmup(0.25),
+            },
             ..Default::default()
         };
         config.save(&path).unwrap();
         assert_eq!(SearchConfig::load(&path).unwrap(), config);
+        // A configuration written before the cost penalty existed reads as "off".
+        let mut old: serde_json::Value = serde_json::to_value(SearchConfig::default()).unwrap();
+        old.as_object_mut().unwrap().remove("cost_penalty");
+        let old = serde_json::to_vec(&old).unwrap();
+        let read = SearchConfig::from_json(&old, Path::new("old.json"), 2).unwrap();
+        assert!(!read.cost_penalty.is_on());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

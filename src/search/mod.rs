@@ -15,20 +15,23 @@ pub mod checkpoint;
 mod config;
 mod evaluate;
 pub(crate) mod optimizer;
+mod sweep;
 
 pub use config::{
-    ArchitectureOptimizerConfig, EntropySchedule, NonFinitePolicy, SearchConfig,
-    WeightOptimizerConfig, WeightStepConnectivity,
+    ArchitectureOptimizerConfig, CostPenalty, EntropySchedule, NonFinitePolicy, PenaltySchedule,
+    SearchConfig, WeightOptimizerConfig, WeightStepConnectivity,
 };
 pub use evaluate::{Evaluation, evaluate, evaluate_losses, evaluate_network};
+pub use sweep::{FrontPoint, cost_sweep, pareto_front};
 
 use std::path::PathBuf;
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{Architecture, Connectivity, PairAverage, entropy, l1};
+use crate::arch::{Architecture, Connectivity, PairAverage, cost_penalty, entropy, l1};
 use crate::branch::TaskBranch;
+use crate::cost::edge_costs;
 use crate::data::{EpochSplit, MultiTaskBatch, MultiTaskDataset};
 use crate::net::Supernet;
 use crate::rng::SeededRng;
@@ -219,58 +222,77 @@ impl Search {
         }
         let average = PairAverage::new(net.space());
         let skip = config.on_non_finite == NonFinitePolicy::SkipBatch;
+        // The cost-aware penalty's edge costs, priced at the first batch's image size.
+        let mut costs: Option<Tensor<1>> = None;
         while state.iteration < config.steps {
             let iteration = state.iteration;
             // Dropout draws from the device's generator: seed it per iteration, so a resumed
             // run draws what an uninterrupted one would.
             device.seed(mix_seed(config.seed, iteration as u64));
 
-            // Architecture step: sigmoid relaxation, task losses + lambda H (+ L1), Adam on
-            // the logits only.
-            let batch = data.batch(
-                &state.split.next_search(config.batch_size),
-                Some((&config.augmentation, &mut state.augment)),
-                &device,
-            )?;
-            let weights = net
-                .architecture
-                .connectivity(Connectivity::Sigmoid, &mut state.noise);
             let logits = net.architecture.logits.val();
-            let regulariser = entropy(logits.clone(), &average);
-            let entropy_value = scalar(&regulariser);
+            let entropy_value = scalar(&entropy(logits, &average));
             let entropy_weight = config.entropy_weight_at(iteration);
-            // Only the logits learn in this step: the forward pass runs on a view of the
-            // network whose other weights need no gradient, so the backward pass skips every
-            // weight-gradient product (the logits' gradient is unchanged, bit for bit).
-            let logits_only = net.logits_only();
-            let step = weighted_task_loss(
-                &logits_only,
-                tasks,
-                config,
-                &batch,
-                &weights,
-                iteration,
-                "architecture",
-            )
-            .and_then(|(task_loss, losses)| {
-                let mut loss = task_loss + regulariser.mul_scalar(entropy_weight);
-                if config.l1_weight > 0.0 {
-                    loss = loss + l1(logits, &average, None).mul_scalar(config.l1_weight);
+            // No architecture step during the warm-up (the logits stay where they are).
+            let warming_up = iteration < config.architecture_warmup_steps();
+            let architecture_losses = if warming_up {
+                Vec::new()
+            } else {
+                // Architecture step: sigmoid relaxation, task losses + lambda H (+ L1), Adam on
+                // the logits only.
+                let batch = data.batch(
+                    &state.split.next_search(config.batch_size),
+                    Some((&config.augmentation, &mut state.augment)),
+                    &device,
+                )?;
+                let weights = net
+                    .architecture
+                    .connectivity(Connectivity::Sigmoid, &mut state.noise);
+                let logits = net.architecture.logits.val();
+                let regulariser = entropy(logits.clone(), &average);
+                if config.cost_penalty.is_on() && costs.is_none() {
+                    costs = Some(priced_edges(&net, &config.cost_penalty, &batch)?);
                 }
-                let mut grads = loss.backward();
-                let gradients = architecture_optimizer
-                    .gradients(&net, &mut grads)
-                    .ok_or_else(|| non_finite_gradient(iteration, "architecture"))?;
-                Ok((gradients, losses))
-            });
-            // Release the view before the update, so the optimiser owns each tensor alone.
-            drop(logits_only);
-            let architecture_losses = match skip_non_finite(step, skip, &mut state)? {
-                Some((gradients, losses)) => {
-                    net = architecture_optimizer.step(net, gradients);
-                    losses
+                // Only the logits learn in this step: the forward pass runs on a view of the
+                // network whose other weights need no gradient, so the backward pass skips every
+                // weight-gradient product (the logits' gradient is unchanged, bit for bit).
+                let logits_only = net.logits_only();
+                let step = weighted_task_loss(
+                    &logits_only,
+                    tasks,
+                    config,
+                    &batch,
+                    &weights,
+                    iteration,
+                    "architecture",
+                )
+                .and_then(|(task_loss, losses)| {
+                    let mut loss = task_loss + regulariser.mul_scalar(entropy_weight);
+                    if config.l1_weight > 0.0 {
+                        loss =
+                            loss + l1(logits.clone(), &average, None).mul_scalar(config.l1_weight);
+                    }
+                    if let Some(costs) = &costs {
+                        let penalty =
+                            cost_penalty(logits, costs.clone(), config.cost_penalty.budget);
+                        let weight = config.cost_penalty.weight_at(iteration, config.steps);
+                        loss = loss + penalty.mul_scalar(weight);
+                    }
+                    let mut grads = loss.backward();
+                    let gradients = architecture_optimizer
+                        .gradients(&net, &mut grads)
+                        .ok_or_else(|| non_finite_gradient(iteration, "architecture"))?;
+                    Ok((gradients, losses))
+                });
+                // Release the view before the update, so the optimiser owns each tensor alone.
+                drop(logits_only);
+                match skip_non_finite(step, skip, &mut state)? {
+                    Some((gradients, losses)) => {
+                        net = architecture_optimizer.step(net, gradients);
+                        losses
+                    }
+                    None => Vec::new(),
                 }
-                None => Vec::new(),
             };
 
             // Weight step: relaxed-Bernoulli connectivity at the scheduled temperature, task
@@ -352,6 +374,27 @@ impl Search {
             skipped_batches: state.skipped_batches,
         })
     }
+}
+
+/// The cost of every edge of `net`'s space as priced by `penalty`, at `batch`'s image size,
+/// as a `[num_edges]` tensor on the batch's device.
+fn priced_edges<B: TaskBranch>(
+    net: &Supernet<B>,
+    penalty: &CostPenalty,
+    batch: &MultiTaskBatch,
+) -> Result<Tensor<1>> {
+    let [_, _, height, width] = batch.images.dims();
+    let branches: Vec<_> = net
+        .branches
+        .iter()
+        .map(|b| b.cost([height, width]))
+        .collect();
+    let costs = edge_costs(net.space(), [height, width], &branches, penalty.edge_cost)?;
+    let costs: Vec<f32> = costs.into_iter().map(|c| c as f32).collect();
+    Ok(Tensor::from_data(
+        burn::tensor::TensorData::new(costs.clone(), [costs.len()]),
+        &batch.images.device(),
+    ))
 }
 
 fn non_finite_gradient(iteration: usize, phase: &str) -> Error {

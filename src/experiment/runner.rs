@@ -1,0 +1,286 @@
+//! [`Experiment::run`]: every method on every seed over data loaded once, the per-seed tables
+//! and their summary, the pictures and the saved run.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::tensor::Device;
+
+use super::{COST_AWARE, Event, Experiment, ExperimentReport, SEARCHED, SweepPoint};
+use crate::arch::Architecture;
+use crate::branch::SmallCnn;
+use crate::cost::CostSummary;
+use crate::data::MultiTaskDataset;
+use crate::metrics::{DeltaConvention, multi_task_delta};
+use crate::net::Supernet;
+use crate::net::baselines::{self, Baseline};
+use crate::report::{ResultsTable, SeedSummary, logit_trajectories_svg};
+use crate::search::{
+    CostPenalty, Evaluation, IterationLog, Search, SearchConfig, SearchOutcome, evaluate_network,
+};
+use crate::task::Task;
+use crate::train::{TrainLog, train};
+use crate::{Error, Result, io};
+
+/// One method's result on one seed.
+struct MethodRun {
+    name: String,
+    evaluation: Evaluation,
+    seconds: f64,
+    cost: Option<CostSummary>,
+}
+
+/// What a run reads and shares across methods and seeds.
+struct Shared<'a> {
+    experiment: &'a Experiment,
+    device: &'a Device,
+    tasks: Vec<Box<dyn Task>>,
+    train: &'a dyn MultiTaskDataset,
+    test: &'a dyn MultiTaskDataset,
+    /// `[height, width]` of the test images, at which costs are counted.
+    input: [usize; 2],
+}
+
+pub(super) fn run(
+    experiment: &Experiment,
+    out: &Path,
+    device: &Device,
+    events: &mut dyn FnMut(Event<'_>),
+) -> Result<ExperimentReport> {
+    experiment.validate()?;
+    io::write_json(&out.join("run.json"), experiment)?;
+    let (train_set, test_set) = experiment.datasets()?;
+    let image = test_set.sample(0)?.image;
+    let shared = Shared {
+        experiment,
+        device,
+        tasks: experiment.tasks(),
+        train: &*train_set,
+        test: &*test_set,
+        input: [image.height, image.width],
+    };
+    let seeds = experiment.seed_list();
+    let mut tables = Vec::with_capacity(seeds.len());
+    let mut first: Option<(Architecture, Vec<IterationLog>)> = None;
+    for (index, &seed) in seeds.iter().enumerate() {
+        let label = |name: &str| match seeds.len() {
+            1 => name.to_string(),
+            _ => format!("{name} (seed {seed})"),
+        };
+        let mut searched = Vec::new();
+        events(Event::Stage(&label(SEARCHED)));
+        let (run, outcome) = shared.search(SEARCHED, index, None, events)?;
+        searched.push(run);
+        if index == 0 {
+            write_search(out, "", &outcome)?;
+            first = Some((outcome.architecture.clone(), outcome.history.clone()));
+        }
+        if experiment.cost_aware.is_on() {
+            events(Event::Stage(&label(COST_AWARE)));
+            let penalty = experiment.cost_aware.clone();
+            let (run, outcome) = shared.search(COST_AWARE, index, Some(penalty), events)?;
+            searched.push(run);
+            if index == 0 {
+                write_search(out, "cost-aware-", &outcome)?;
+            }
+        }
+        // Rows: the baselines, then the searched networks.
+        let mut runs = Vec::new();
+        for &baseline in &experiment.baselines {
+            events(Event::Stage(&label(baseline.name())));
+            runs.push(shared.baseline(baseline, index, events)?);
+        }
+        runs.extend(searched);
+        tables.push(table(runs)?);
+    }
+    let sweep = shared.sweep(&tables[0], events)?;
+    let summary = SeedSummary::new(tables, seeds, SEARCHED)?;
+    io::write_json(&out.join("results.json"), &summary)?;
+    io::write_json(&out.join("sweep.json"), &sweep)?;
+    io::write_atomic(&out.join("results.txt"), summary.to_string().as_bytes())?;
+    let (architecture, history) = first.ok_or_else(|| Error::config("seeds", "at least 1"))?;
+    Ok(ExperimentReport {
+        table: summary.tables[0].clone(),
+        summary,
+        architecture,
+        history,
+        sweep,
+    })
+}
+
+/// The table of one seed's runs, Deltas against the single-task baseline.
+fn table(runs: Vec<MethodRun>) -> Result<ResultsTable> {
+    let costs = runs.iter().map(|r| r.cost).collect();
+    let methods = runs
+        .into_iter()
+        .map(|r| (r.name, r.evaluation, r.seconds))
+        .collect();
+    ResultsTable::new(
+        methods,
+        Baseline::SingleTask.name(),
+        DeltaConvention::LibMtl,
+    )?
+    .with_costs(costs)
+}
+
+/// Writes a search's files, their names starting with `prefix`: the architecture (JSON, SVG,
+/// DOT), the logit trajectories, the history and the derived network's weights.
+fn write_search(out: &Path, prefix: &str, outcome: &SearchOutcome<SmallCnn>) -> Result<()> {
+    let file = |name: &str| out.join(format!("{prefix}{name}"));
+    outcome.architecture.save(file("architecture.json"))?;
+    let architecture = &outcome.architecture;
+    io::write_atomic(&file("architecture.svg"), architecture.to_svg().as_bytes())?;
+    io::write_atomic(&file("architecture.dot"), architecture.to_dot().as_bytes())?;
+    let trajectories = logit_trajectories_svg(&outcome.history, architecture);
+    io::write_atomic(&file("logits.svg"), trajectories.as_bytes())?;
+    io::write_json(&file("history.json"), &outcome.history)?;
+    let derived = outcome.network.clone().derive(architecture)?;
+    derived.save_weights(file("derived.safetensors"))
+}
+
+impl Shared<'_> {
+    /// The search configuration of seed number `index`: the experiment's, its seed moved on;
+    /// with a `penalty`, the cost-aware search (that penalty and the experiment's
+    /// cost-aware warm-up).
+    fn search_config(&self, index: usize, penalty: Option<CostPenalty>) -> SearchConfig {
+        let base = &self.experiment.search;
+        let config = SearchConfig {
+            seed: base.seed.wrapping_add(index as u64),
+            ..base.clone()
+        };
+        match penalty {
+            None => config,
+            Some(cost_penalty) => SearchConfig {
+                cost_penalty,
+                architecture_warmup: self.experiment.cost_aware_warmup,
+                ..config
+            },
+        }
+    }
+
+    /// A search from seed `index`'s initial weights, its derived network evaluated as searched.
+    fn search(
+        &self,
+        name: &str,
+        index: usize,
+        penalty: Option<CostPenalty>,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(MethodRun, SearchOutcome<SmallCnn>)> {
+        let start = Instant::now();
+        let net = self.experiment.supernet(self.device, index)?;
+        let config = self.search_config(index, penalty);
+        let outcome = Search::new(config).run_observed(net, &self.tasks, self.train, |log| {
+            events(Event::Search(log))
+        })?;
+        let seconds = start.elapsed().as_secs_f64();
+        let derived = outcome.network.clone().derive(&outcome.architecture)?;
+        let evaluation = evaluate_network(&derived, &self.tasks, self.test, self.eval_batch())?;
+        let run = MethodRun {
+            name: name.to_string(),
+            evaluation,
+            seconds,
+            cost: Some(derived.cost(self.input)?.summary()),
+        };
+        Ok((run, outcome))
+    }
+
+    fn eval_batch(&self) -> usize {
+        self.experiment.eval_batch
+    }
+
+    /// A baseline trained from seed `index`'s initial weights with the search's budget.
+    fn baseline(
+        &self,
+        baseline: Baseline,
+        index: usize,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<MethodRun> {
+        let experiment = self.experiment;
+        let start = Instant::now();
+        let mut observe = |log: &TrainLog| events(Event::Train(log));
+        let branches = experiment.branches_for_seed(self.device, index)?;
+        let names = experiment.task_names();
+        let config = self.search_config(index, None);
+        let seed = experiment.seed.wrapping_add(index as u64);
+        let fusion = experiment.baseline_fusion;
+        let (tasks, train_set, device) = (&self.tasks, self.train, self.device);
+        let supernet = |net: Supernet<SmallCnn>, observe: &mut dyn FnMut(&TrainLog)| {
+            let trained = train(net, tasks, train_set, &config, observe)?;
+            let evaluation =
+                evaluate_network(&trained.network, tasks, self.test, self.eval_batch())?;
+            Ok::<_, Error>((
+                evaluation,
+                Some(trained.network.cost(self.input)?.summary()),
+            ))
+        };
+        let (evaluation, cost) = match baseline {
+            Baseline::SingleTask => supernet(
+                baselines::single_task(branches, &names, device)?,
+                &mut observe,
+            )?,
+            Baseline::SharedTrunk => {
+                let net = baselines::shared_trunk(branches, &names)?;
+                let trained = train(net, tasks, train_set, &config, &mut observe)?;
+                let evaluation =
+                    evaluate_network(&trained.network, tasks, self.test, self.eval_batch())?;
+                (evaluation, Some(trained.network.cost(self.input)))
+            }
+            Baseline::NddrCnn => supernet(
+                baselines::nddr_cnn(branches, &names, fusion, seed, device)?,
+                &mut observe,
+            )?,
+            Baseline::AllEdges => supernet(
+                baselines::all_edges(
+                    branches,
+                    &names,
+                    experiment.rule.clone(),
+                    fusion,
+                    seed,
+                    device,
+                )?,
+                &mut observe,
+            )?,
+        };
+        Ok(MethodRun {
+            name: baseline.name().to_string(),
+            evaluation,
+            seconds: start.elapsed().as_secs_f64(),
+            cost,
+        })
+    }
+
+    /// The cost-aware search at every weight of the experiment's sweep, on the first seed,
+    /// each point's Delta against that seed's single-task baseline (`first`).
+    fn sweep(
+        &self,
+        first: &ResultsTable,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Vec<SweepPoint>> {
+        let base = first
+            .row(Baseline::SingleTask.name())
+            .ok_or_else(|| Error::config("baselines", "the single-task baseline is needed"))?;
+        let mut points = Vec::new();
+        for &weight in &self.experiment.sweep {
+            let name = format!("{COST_AWARE} mu {weight}");
+            events(Event::Stage(&name));
+            let penalty = CostPenalty {
+                weight,
+                ..self.experiment.cost_aware.clone()
+            };
+            let (run, outcome) = self.search(&name, 0, Some(penalty.clone()), events)?;
+            let delta = multi_task_delta(
+                &run.evaluation.metrics,
+                &base.evaluation.metrics,
+                first.convention,
+            )?;
+            points.push(SweepPoint {
+                penalty,
+                kept_edges: outcome.architecture.num_kept(),
+                cost: run.cost.unwrap_or_default(),
+                delta,
+                evaluation: run.evaluation,
+            });
+        }
+        Ok(points)
+    }
+}
