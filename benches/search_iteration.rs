@@ -1,0 +1,124 @@
+//! Seconds per search iteration of the main job's supernet (`examples/search.rs` defaults: two
+//! three-stage `SmallCnn` branches of 16, 32 and 48 channels, segmentation + normals on 36 x 48
+//! synthetic scenes, batch 8, flips), and a fingerprint of the result for bit-identity checks.
+//!
+//! ```text
+//! cargo bench --bench search_iteration -- --steps 60
+//! cargo bench --bench search_iteration -- --steps 30 --fingerprint /tmp/after.txt
+//! ```
+//!
+//! Prints one line of JSON: the median and mean seconds of an iteration (the first
+//! `--warmup` iterations left out) and the total. With `--fingerprint FILE` it also writes
+//! every iteration's losses and the final logits as raw bits, and the FNV-1a hash of the
+//! saved weights: two builds that compute the same search bit for bit write the same file.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use mtl_nas::experiment::Experiment;
+use mtl_nas::prelude::*;
+
+struct Options {
+    steps: usize,
+    warmup: usize,
+    fingerprint: Option<std::path::PathBuf>,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        steps: 60,
+        warmup: 5,
+        fingerprint: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().expect("a value after the flag");
+        match arg.as_str() {
+            "--steps" => options.steps = value().parse().expect("--steps N"),
+            "--warmup" => options.warmup = value().parse().expect("--warmup N"),
+            "--fingerprint" => options.fingerprint = Some(value().into()),
+            // `cargo bench` passes `--bench` to harness-less benchmarks.
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    options
+}
+
+fn main() {
+    let options = options();
+    let device = Device::flex().autodiff();
+    let experiment = Experiment::two_tasks();
+    let config = SearchConfig {
+        checkpoint_every: 0,
+        ..Experiment::short_search(options.steps, experiment.seed)
+    };
+    let (train, _) = experiment.datasets().unwrap();
+    let tasks = experiment.tasks();
+    let branches = experiment.branches(&device).unwrap();
+    let described: Vec<_> = branches
+        .iter()
+        .zip(experiment.task_names())
+        .map(|(b, n)| b.describe(n))
+        .collect();
+    let space = SearchSpace::from_branches(&described, experiment.rule.clone()).unwrap();
+    let net = Supernet::new(
+        &space,
+        branches,
+        experiment.fusion,
+        experiment.seed,
+        &device,
+    )
+    .unwrap();
+
+    let mut times = Vec::new();
+    let start = Instant::now();
+    let mut last = start;
+    let outcome = Search::new(config)
+        .run_observed(net, &tasks, train.as_ref(), |_| {
+            let now = Instant::now();
+            times.push(now.duration_since(last).as_secs_f64());
+            last = now;
+        })
+        .unwrap();
+    let total = start.elapsed().as_secs_f64();
+    let timed = &times[options.warmup.min(times.len().saturating_sub(1))..];
+    let mut sorted = timed.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let mean = timed.iter().sum::<f64>() / timed.len() as f64;
+    println!(
+        "{{\"steps\": {}, \"median_s\": {median:.5}, \"mean_s\": {mean:.5}, \"total_s\": {total:.3}}}",
+        options.steps
+    );
+
+    if let Some(path) = options.fingerprint {
+        let mut text = String::new();
+        for log in &outcome.history {
+            let bits = |v: &[f64]| v.iter().map(|x| format!("{:016x}", x.to_bits())).collect::<Vec<_>>();
+            writeln!(
+                text,
+                "{} arch {:?} weight {:?} entropy {:016x}",
+                log.iteration,
+                bits(&log.architecture_losses),
+                bits(&log.weight_losses),
+                log.entropy.to_bits()
+            )
+            .unwrap();
+        }
+        let logits = outcome.network.architecture.logit_values();
+        let logit_bits: Vec<String> = logits.iter().map(|x| format!("{:08x}", x.to_bits())).collect();
+        writeln!(text, "logits {logits:?}\nlogit bits {logit_bits:?}").unwrap();
+        let weights = std::env::temp_dir().join(format!("search_iteration_{}.safetensors", std::process::id()));
+        outcome.network.save_weights(&weights).unwrap();
+        let bytes = std::fs::read(&weights).unwrap();
+        std::fs::remove_file(&weights).unwrap();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in bytes {
+            hash ^= byte as u64;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        writeln!(text, "weights fnv1a {hash:016x}").unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+}
