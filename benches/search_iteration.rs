@@ -5,12 +5,13 @@
 //! ```text
 //! cargo bench --bench search_iteration -- --steps 60
 //! cargo bench --bench search_iteration -- --steps 30 --fingerprint /tmp/after.txt
+//! cargo bench --bench search_iteration -- --batch 1    # how much of an iteration is overhead
 //! ```
 //!
 //! Prints one line of JSON: the median and mean seconds of an iteration (the first
 //! `--warmup` iterations left out) and the total. With `--fingerprint FILE` it also writes
-//! every iteration's losses and the final logits as raw bits, and the FNV-1a hash of the
-//! saved weights: two builds that compute the same search bit for bit write the same file.
+//! every iteration's losses and the final logits as raw bits, and the FNV-1a hash of every
+//! saved tensor: two builds that compute the same search bit for bit write the same file.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -21,6 +22,7 @@ use mtl_nas::prelude::*;
 struct Options {
     steps: usize,
     warmup: usize,
+    batch: usize,
     fingerprint: Option<std::path::PathBuf>,
 }
 
@@ -28,6 +30,7 @@ fn options() -> Options {
     let mut options = Options {
         steps: 60,
         warmup: 5,
+        batch: 8,
         fingerprint: None,
     };
     let mut args = std::env::args().skip(1);
@@ -36,6 +39,7 @@ fn options() -> Options {
         match arg.as_str() {
             "--steps" => options.steps = value().parse().expect("--steps N"),
             "--warmup" => options.warmup = value().parse().expect("--warmup N"),
+            "--batch" => options.batch = value().parse().expect("--batch N"),
             "--fingerprint" => options.fingerprint = Some(value().into()),
             // `cargo bench` passes `--bench` to harness-less benchmarks.
             "--bench" => {}
@@ -51,6 +55,7 @@ fn main() {
     let experiment = Experiment::two_tasks();
     let config = SearchConfig {
         checkpoint_every: 0,
+        batch_size: options.batch,
         ..Experiment::short_search(options.steps, experiment.seed)
     };
     let (train, _) = experiment.datasets().unwrap();
@@ -88,8 +93,8 @@ fn main() {
     let median = sorted[sorted.len() / 2];
     let mean = timed.iter().sum::<f64>() / timed.len() as f64;
     println!(
-        "{{\"steps\": {}, \"median_s\": {median:.5}, \"mean_s\": {mean:.5}, \"total_s\": {total:.3}}}",
-        options.steps
+        "{{\"steps\": {}, \"batch\": {}, \"median_s\": {median:.5}, \"mean_s\": {mean:.5}, \"total_s\": {total:.3}}}",
+        options.steps, options.batch
     );
 
     if let Some(path) = options.fingerprint {
@@ -113,12 +118,18 @@ fn main() {
         outcome.network.save_weights(&weights).unwrap();
         let bytes = std::fs::read(&weights).unwrap();
         std::fs::remove_file(&weights).unwrap();
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in bytes {
-            hash ^= byte as u64;
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        // Tensor by tensor, by name: the file's own layout need not be reproducible.
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = tensors.names();
+        names.sort();
+        for name in names {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for &byte in tensors.tensor(name).unwrap().data() {
+                hash ^= byte as u64;
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            writeln!(text, "{name} fnv1a {hash:016x}").unwrap();
         }
-        writeln!(text, "weights fnv1a {hash:016x}").unwrap();
         std::fs::write(&path, text).unwrap();
     }
 }
