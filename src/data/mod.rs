@@ -22,8 +22,8 @@ pub use nyuv2::{
 };
 pub use split::{EpochSampler, EpochSplit};
 pub use synthetic::{
-    Intrinsics, SCENE_CLASSES, SceneConfig, SceneRender, SceneTarget, SyntheticScenes, corner_map,
-    edge_map, normals_from_depth,
+    Intrinsics, MATERIAL_CLASSES, SCENE_CLASSES, SceneConfig, SceneRender, SceneTarget,
+    SyntheticScenes, corner_map, edge_map, normals_from_depth,
 };
 pub use taskonomy::{
     TASKONOMY_INVALID_DEPTH, Taskonomy, TaskonomyConfig, TaskonomyDomain, TaskonomySplit, ViewName,

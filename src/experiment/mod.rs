@@ -22,8 +22,8 @@ use crate::cost::CostSummary;
 #[cfg(doc)]
 use crate::data::FASHION_MNIST_DIR;
 use crate::data::{
-    FashionMnist, MultiTaskDataset, SCENE_CLASSES, SceneConfig, SceneTarget, SyntheticScenes,
-    Taskonomy, TaskonomyConfig, TaskonomyDomain, multi_fashion,
+    FashionMnist, MATERIAL_CLASSES, MultiTaskDataset, SCENE_CLASSES, SceneConfig, SceneTarget,
+    SyntheticScenes, Taskonomy, TaskonomyConfig, TaskonomyDomain, multi_fashion,
 };
 use crate::fusion::FusionConfig;
 use crate::net::Supernet;
@@ -240,6 +240,11 @@ impl Experiment {
                     SceneTarget::Depth => spec("depth", Depth::new("depth", DepthLoss::L1), dense),
                     SceneTarget::Edges => l1("edges"),
                     SceneTarget::Keypoints => l1("keypoints"),
+                    SceneTarget::Material => spec(
+                        "material",
+                        Segmentation::new("material", MATERIAL_CLASSES.len()),
+                        dense,
+                    ),
                 })
                 .collect(),
             ExperimentData::MultiFashion { .. } => vec![
