@@ -19,38 +19,28 @@ use std::time::Instant;
 use mtl_nas::experiment::Experiment;
 use mtl_nas::prelude::*;
 
+/// Seconds per search iteration of the main job's supernet.
+#[derive(clap::Parser, Debug)]
 struct Options {
+    /// Search iterations to time.
+    #[arg(long, default_value_t = 60)]
     steps: usize,
+    /// Iterations left out of the statistics.
+    #[arg(long, default_value_t = 5)]
     warmup: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 8)]
     batch: usize,
+    /// Write the search's bit-level fingerprint here.
+    #[arg(long)]
     fingerprint: Option<std::path::PathBuf>,
-}
-
-fn options() -> Options {
-    let mut options = Options {
-        steps: 60,
-        warmup: 5,
-        batch: 8,
-        fingerprint: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().expect("a value after the flag");
-        match arg.as_str() {
-            "--steps" => options.steps = value().parse().expect("--steps N"),
-            "--warmup" => options.warmup = value().parse().expect("--warmup N"),
-            "--batch" => options.batch = value().parse().expect("--batch N"),
-            "--fingerprint" => options.fingerprint = Some(value().into()),
-            // `cargo bench` passes `--bench` to harness-less benchmarks.
-            "--bench" => {}
-            other => panic!("unknown argument {other}"),
-        }
-    }
-    options
+    /// Passed by `cargo bench` to harness-less benchmarks.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn main() {
-    let options = options();
+    let options = <Options as clap::Parser>::parse();
     let device = Device::flex().autodiff();
     let experiment = Experiment::two_tasks();
     let config = SearchConfig {
@@ -100,7 +90,11 @@ fn main() {
     if let Some(path) = options.fingerprint {
         let mut text = String::new();
         for log in &outcome.history {
-            let bits = |v: &[f64]| v.iter().map(|x| format!("{:016x}", x.to_bits())).collect::<Vec<_>>();
+            let bits = |v: &[f64]| {
+                v.iter()
+                    .map(|x| format!("{:016x}", x.to_bits()))
+                    .collect::<Vec<_>>()
+            };
             writeln!(
                 text,
                 "{} arch {:?} weight {:?} entropy {:016x}",
@@ -112,9 +106,15 @@ fn main() {
             .unwrap();
         }
         let logits = outcome.network.architecture.logit_values();
-        let logit_bits: Vec<String> = logits.iter().map(|x| format!("{:08x}", x.to_bits())).collect();
+        let logit_bits: Vec<String> = logits
+            .iter()
+            .map(|x| format!("{:08x}", x.to_bits()))
+            .collect();
         writeln!(text, "logits {logits:?}\nlogit bits {logit_bits:?}").unwrap();
-        let weights = std::env::temp_dir().join(format!("search_iteration_{}.safetensors", std::process::id()));
+        let weights = std::env::temp_dir().join(format!(
+            "search_iteration_{}.safetensors",
+            std::process::id()
+        ));
         outcome.network.save_weights(&weights).unwrap();
         let bytes = std::fs::read(&weights).unwrap();
         std::fs::remove_file(&weights).unwrap();
