@@ -1,6 +1,6 @@
 //! Every bad input tried against the crate, and the error it gets: no panic, and a message
-//! that names the file, field, node or tensor at fault. `tests/BAD_INPUTS.md` lists the same
-//! table for reading.
+//! that names the file, field, node or tensor at fault. `tests/BAD_INPUTS.md` is generated from
+//! these cases (`MTL_NAS_BLESS=1 cargo test --test bad_inputs`) and checked against them.
 
 use std::path::{Path, PathBuf};
 
@@ -512,29 +512,130 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// What one case gave: its name, the part of the message it must contain, and the message
+/// (as shown in `tests/BAD_INPUTS.md`) or why there is none.
+struct Outcome {
+    name: &'static str,
+    expected: &'static str,
+    message: std::result::Result<String, &'static str>,
+}
+
+impl Outcome {
+    /// The case's line of the table.
+    fn row(&self) -> String {
+        let error = match &self.message {
+            Ok(message) => message.replace('|', "\\|"),
+            Err(why) => format!("**{why}**"),
+        };
+        format!("| {} | {error} |", self.name)
+    }
+}
+
+/// Every case run once (the two tests share the results): each error message with the
+/// temporary folder written `$TMP` and the crate's root `$REPO`.
+fn outcomes() -> &'static [Outcome] {
+    static OUTCOMES: std::sync::OnceLock<Vec<Outcome>> = std::sync::OnceLock::new();
+    OUTCOMES.get_or_init(|| {
+        let base = std::env::temp_dir().join(format!("mtl-nas-bad-{}", std::process::id()));
+        let outcomes = cases()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, expected, case))| {
+                let dir = base.join(i.to_string());
+                std::fs::create_dir_all(&dir).unwrap();
+                let message =
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&dir))) {
+                        Ok(Err(e)) => Ok(e
+                            .to_string()
+                            .replace(&base.display().to_string(), "$TMP")
+                            .replace(env!("CARGO_MANIFEST_DIR"), "$REPO")),
+                        Ok(Ok(())) => Err("no error"),
+                        Err(_) => Err("panicked"),
+                    };
+                Outcome {
+                    name,
+                    expected,
+                    message,
+                }
+            })
+            .collect();
+        let _ = std::fs::remove_dir_all(&base);
+        outcomes
+    })
+}
+
 #[test]
 fn every_bad_input_gets_a_clear_error() {
-    let base = std::env::temp_dir().join(format!("mtl-nas-bad-{}", std::process::id()));
     let mut failures = Vec::new();
-    println!("| bad input | error |\n|---|---|");
-    for (i, (name, expected, case)) in cases().into_iter().enumerate() {
-        let dir = base.join(i.to_string());
-        std::fs::create_dir_all(&dir).unwrap();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&dir))) {
-            Ok(Err(e)) => {
-                let message = e.to_string();
-                let shown = message.replace(&base.display().to_string(), "$TMP");
-                println!("| {name} | {} |", shown.replace('|', "\\|"));
-                if !message.contains(expected) {
-                    failures.push(format!(
-                        "{name}: expected an error containing {expected:?}, got {message:?}"
-                    ));
-                }
-            }
-            Ok(Ok(())) => failures.push(format!("{name}: no error")),
-            Err(_) => failures.push(format!("{name}: panicked")),
+    for outcome in outcomes() {
+        match &outcome.message {
+            Ok(message) if message.contains(outcome.expected) => {}
+            Ok(message) => failures.push(format!(
+                "{}: expected an error containing {:?}, got {message:?}",
+                outcome.name, outcome.expected
+            )),
+            Err(why) => failures.push(format!("{}: {why}", outcome.name)),
         }
     }
-    let _ = std::fs::remove_dir_all(&base);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Set to write `tests/BAD_INPUTS.md` from the cases instead of checking it.
+const BLESS: &str = "MTL_NAS_BLESS";
+
+/// `tests/BAD_INPUTS.md` as the cases give it.
+fn bad_inputs_md() -> String {
+    let mut text = String::from(
+        "# Bad inputs and the errors they get\n\n\
+         Generated from the cases in `tests/bad_inputs.rs` by \
+         `MTL_NAS_BLESS=1 cargo test --test bad_inputs` (`$TMP` is the test's temporary \
+         folder, `$REPO` the crate's root); a plain `cargo test` fails when this file and the \
+         cases differ. Every case is asserted there: an `Error` (no panic) whose message names \
+         the file, field, node or tensor at fault.\n\n\
+         | bad input | error |\n|---|---|\n",
+    );
+    for outcome in outcomes() {
+        text.push_str(&outcome.row());
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn bad_inputs_md_is_generated_from_the_cases() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/BAD_INPUTS.md");
+    let generated = bad_inputs_md();
+    // The table is of the default build: other backend features change the list of device
+    // names in one message.
+    if cfg!(any(feature = "wgpu", feature = "vulkan", feature = "tch")) {
+        println!("skipped: tests/BAD_INPUTS.md lists the default build's messages");
+        return;
+    }
+    if std::env::var_os(BLESS).is_some_and(|v| !v.is_empty()) {
+        assert!(
+            outcomes().iter().all(|o| o.message.is_ok()),
+            "not writing {}: a case gets no error",
+            path.display()
+        );
+        std::fs::write(&path, &generated).unwrap();
+        println!("wrote {}", path.display());
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != generated {
+        let (line, (want, got)) = committed
+            .lines()
+            .chain(std::iter::repeat(""))
+            .zip(generated.lines().chain(std::iter::repeat("")))
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+            .unwrap_or((0, ("", "")));
+        panic!(
+            "{} does not match the cases in tests/bad_inputs.rs (first difference at line \
+             {}):\n  file:  {want}\n  cases: {got}\nRegenerate it with `{BLESS}=1 cargo test \
+             --test bad_inputs` and commit it.",
+            path.display(),
+            line + 1
+        );
+    }
 }

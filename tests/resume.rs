@@ -1,10 +1,10 @@
 //! Checkpoints: an interrupted and resumed search ends bit-identical to an uninterrupted one,
-//! and a process killed at any moment (also while writing a checkpoint) leaves the newest
-//! complete checkpoint loadable.
+//! and a process killed at any moment, and in particular while it writes a checkpoint (the
+//! test makes sure some kills land there), leaves the newest complete checkpoint loadable.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
@@ -181,7 +181,7 @@ fn resuming_checks_the_configuration_and_needs_a_checkpoint() {
 /// The child process of the kill test: searches with a checkpoint after every iteration,
 /// resuming from the newest one if there is any.
 #[test]
-#[ignore = "helper: runs only as the child process that kill_and_resume kills"]
+#[ignore = "helper: runs only as the child process that the kill test starts and kills"]
 fn child_search() {
     let Ok(dir) = std::env::var(CHILD_DIR) else {
         return;
@@ -196,8 +196,59 @@ fn child_search() {
     }
 }
 
+/// The temporary folder of the checkpoint write of `iteration` by process `pid` (see
+/// `checkpoint::write`): `.checkpoint-{iteration:08}.tmp-{pid}`, renamed into place when the
+/// write completes.
+fn temporary_name(iteration: usize, pid: u32) -> String {
+    format!(".checkpoint-{iteration:08}.tmp-{pid}")
+}
+
+/// The iterations of the temporary checkpoint folders of process `pid` in `dir`.
+fn temporaries_of(dir: &Path, pid: u32) -> Vec<usize> {
+    let suffix = format!(".tmp-{pid}");
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_prefix(".checkpoint-")?
+                        .strip_suffix(&suffix)?
+                        .parse()
+                        .ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Watches `dir` and kills `process` the moment its temporary folder for a checkpoint of
+/// iteration `from` or later appears, i.e. while that checkpoint is being written. Returns
+/// the iteration whose temporary folder was still there once the process was dead (the kill
+/// landed inside the write), or `None` (the write finished between the look and the kill, or
+/// the process ended first).
+fn kill_inside_a_write(process: &mut Child, dir: &Path, from: usize) -> Option<usize> {
+    let pid = process.id();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(&iteration) = temporaries_of(dir, pid).iter().find(|&&i| i >= from) {
+            process.kill().ok();
+            process.wait().unwrap();
+            return dir
+                .join(temporary_name(iteration, pid))
+                .is_dir()
+                .then_some(iteration);
+        }
+        if process.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            process.kill().ok();
+            process.wait().unwrap();
+            return None;
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
 #[test]
-fn a_search_killed_at_random_moments_resumes_to_the_same_result() {
+fn a_search_killed_at_random_moments_and_inside_checkpoint_writes_resumes_to_the_same_result() {
     let device = Device::flex().autodiff();
     let data = data();
     let (net, tasks) = problem(&device);
@@ -221,31 +272,69 @@ fn a_search_killed_at_random_moments_resumes_to_the_same_result() {
             .spawn()
             .unwrap()
     };
+    let newest = || checkpoint::list(&dir).unwrap().pop();
+    // Whatever the moment of a kill, the newest complete checkpoint loads.
+    let check_newest_loads = || {
+        let (iteration, folder) = newest().expect("a complete checkpoint");
+        let (net, _) = problem(&device);
+        net.load_weights(folder.join("weights.bpk")).unwrap();
+        iteration
+    };
     let mut rng = SeededRng::new(11);
     let mut progress = Vec::new();
     let mut during_writes = Vec::new();
+    // Kills at random moments (some land in writes, most between them).
     for _ in 0..8 {
         let mut process = child();
+        let pid = process.id();
         std::thread::sleep(Duration::from_millis(rng.random_range(40..400)));
         process.kill().ok();
         process.wait().unwrap();
-        // A temporary folder left behind means the kill hit a checkpoint being written.
-        let interrupted = std::fs::read_dir(&dir)
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().contains(".tmp-"))
-            })
-            .unwrap_or(false);
+        // A temporary folder of this process left behind: the kill hit a checkpoint write.
+        let interrupted = temporaries_of(&dir, pid).pop();
         during_writes.push(interrupted);
-        // Whatever the moment of the kill, the newest complete checkpoint loads.
-        if let Some((iteration, folder)) = checkpoint::list(&dir).unwrap().pop() {
-            let (net, _) = problem(&device);
-            net.load_weights(folder.join("weights.bpk")).unwrap();
-            progress.push(iteration);
+        if newest().is_some() {
+            progress.push(check_newest_loads());
         }
     }
+    // Kills timed to land inside a write: each one watches for the temporary folder of a
+    // checkpoint a few iterations ahead and kills as soon as it appears.
+    let mut inside = Vec::new();
+    for _ in 0..10 {
+        let from = newest().map_or(2, |(i, _)| i + 1) + rng.random_range(0..4usize);
+        let mut process = child();
+        if let Some(iteration) = kill_inside_a_write(&mut process, &dir, from) {
+            // The interrupted checkpoint is not listed; the one before it is the newest, and
+            // it loads.
+            assert_eq!(
+                check_newest_loads(),
+                iteration - 1,
+                "after a kill inside the write of checkpoint {iteration}"
+            );
+            inside.push(iteration);
+            if inside.len() == 3 {
+                break;
+            }
+        }
+    }
+    println!(
+        "newest checkpoint after each random kill: {progress:?}; killed while writing: \
+         {during_writes:?}; kills inside the writes of checkpoints {inside:?}"
+    );
+    assert!(
+        !inside.is_empty(),
+        "no kill landed inside a checkpoint write (10 tries): the test did not exercise it"
+    );
     // Let the last child finish, then compare with the uninterrupted run.
     assert!(child().wait().unwrap().success());
+    // The finishing child removed the temporary folders the kills left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     let (net, _) = problem(&device);
     let finished =
         Search::new(config(STEPS, 1))
@@ -254,9 +343,6 @@ fn a_search_killed_at_random_moments_resumes_to_the_same_result() {
     // The search had already finished: resuming from its last checkpoint runs no iteration
     // and returns the final state.
     let finished = finished.unwrap();
-    println!(
-        "newest checkpoint after each kill: {progress:?}; killed while writing one: {during_writes:?}"
-    );
     assert_eq!(
         finished.architecture.logits(),
         straight.architecture.logits()

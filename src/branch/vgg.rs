@@ -398,13 +398,52 @@ mod tests {
     use crate::space::{EdgeRule, SearchSpace};
 
     #[test]
-    fn output_stride_8_through_the_padded_pools() {
-        // The reference's 321 -> 160 -> 80 -> 40: pad one then pool 3 / stride 2 gives
-        // (321 + 1 - 3) / 2 + 1 = 160, (160 + 1 - 3) / 2 + 1 = 80, (80 + 1 - 3) / 2 + 1 = 40.
-        let pooled = |n: usize| (n + 1 - 3) / 2 + 1;
-        for (input, output) in [(321, 40), (480, 60), (640, 80), (17, 2)] {
-            assert_eq!(pooled(pooled(pooled(input))), output);
-            assert_eq!(Vgg16LargeFov::output_size(input), output);
+    fn output_sizes_worked_out_by_hand() {
+        // Each of pools 1-3 pads one zero row/column at the bottom/right, then takes a 3 x 3
+        // window with stride 2: n -> floor((n + 1 - 3) / 2) + 1. By hand:
+        //   321: 322 -> 160; 161 -> 80; 81 -> 40       (the reference's 321 crops)
+        //   480: 481 -> 240; 241 -> 120; 121 -> 60     (NYUv2 frames, 480 x 640)
+        //   640: 641 -> 320; 321 -> 160; 161 -> 80
+        //    17:  18 -> 8;    9 -> 4;    5 -> 2
+        //     9:  10 -> 4;    5 -> 2;    3 -> 1
+        //     8:   9 -> 4;    5 -> 2;    3 -> 1        (the smallest input)
+        // Pool 4 (3 x 3, stride 1, padding 1), the dilated block 5 (3 x 3, dilation 2,
+        // padding 2) and the head (stride-1 pools, fc6 dilation 12 with padding 12, 1 x 1 fc7
+        // and fc8) keep the size.
+        let by_hand: [(usize, [usize; 3]); 6] = [
+            (321, [160, 80, 40]),
+            (480, [240, 120, 60]),
+            (640, [320, 160, 80]),
+            (17, [8, 4, 2]),
+            (9, [4, 2, 1]),
+            (8, [4, 2, 1]),
+        ];
+        for (input, [_, _, output]) in by_hand {
+            assert_eq!(Vgg16LargeFov::output_size(input), output, "input {input}");
+        }
+        // The network itself, narrowed to 1-8 channels, on non-square inputs: the size of
+        // every node and of the head's output.
+        let device = Device::flex();
+        let net = Vgg16LargeFovConfig::new(2)
+            .with_width_divisor(64)
+            .init(&mut SeededRng::new(0), &device)
+            .unwrap();
+        for (rows, columns) in [(0, 2), (3, 4), (5, 1)] {
+            let (height, h) = by_hand[rows];
+            let (width, w) = by_hand[columns];
+            let mut x = Tensor::<4>::ones([1, 3, height, width], &device);
+            for layer in 0..13 {
+                x = net.layer_forward(layer, x);
+                // Layers 2, 4 and 7 begin with pools 1, 2 and 3.
+                let pools = [2, 4, 7].iter().filter(|&&p| layer >= p).count();
+                let size = |n: usize, by: [usize; 3]| if pools == 0 { n } else { by[pools - 1] };
+                assert_eq!(
+                    x.dims(),
+                    [1, net.channels[layer], size(height, h), size(width, w)],
+                    "layer {layer} of a {height} x {width} input"
+                );
+            }
+            assert_eq!(net.head_forward(x).dims(), [1, 2, h[2], w[2]]);
         }
     }
 

@@ -644,9 +644,9 @@ mod tests {
         let base = |p: usize| (p / (4 * k) / k) * 4 + (p % (4 * k)) / k;
         let pixels = 12 * k * k;
         for i in 0..n {
-            // Image: red rises along x.
+            // Image: red rises along x, green is 10 + the sample's index.
             let rgb: Vec<u16> = (0..pixels)
-                .flat_map(|p| [(base(p) % 4 * 60) as u16, 10, 20])
+                .flat_map(|p| [(base(p) % 4 * 60) as u16, 10 + i as u16, 20])
                 .collect();
             let write = |dir: &str, color, samples: &[u16]| {
                 let path = root.join(format!("{dir}/{i}.png"));
@@ -801,91 +801,76 @@ mod tests {
     }
 
     #[test]
-    fn a_search_runs_on_the_loader_with_the_reference_settings() {
-        // The whole paper pipeline at toy size: NDDR files, narrow VGG-16 LargeFOV branches,
-        // the reference rule and settings (but 2 steps, batch 2, crop 9), then evaluation.
-        use crate::branch::{TaskBranch, Vgg16LargeFovConfig};
-        use crate::fusion::FusionConfig;
-        use crate::net::Supernet;
-        use crate::search::{Search, SearchConfig, evaluate};
-        use crate::space::{EdgeRule, SearchSpace};
-        use crate::task::{Segmentation, SurfaceNormals, Task};
-        let root = temp("pipeline");
-        nddr_copy_sized(&root, 6, 4);
-        let train = Nyuv2::open(
-            Nyuv2Config::nddr(&root, Nyuv2Split::Train)
-                .with_targets(vec![Nyuv2Target::Segmentation, Nyuv2Target::Normals]),
-        )
-        .unwrap();
-        let device = Device::flex().autodiff();
-        let mut rng = SeededRng::new(0);
-        let seg = Vgg16LargeFovConfig::new(40)
-            .with_width_divisor(32)
-            .init(&mut rng, &device)
+    fn a_larger_nddr_copy_loads_pixel_for_pixel_and_in_list_order() {
+        // 12 x 16 images (the 3 x 4 pattern in 4 x 4 blocks), green = 10 + sample index:
+        // pixel (r, c) holds pattern pixel b = (r / 4) * 4 + c / 4, so every sample's red is
+        // 60 * (b % 4), its label b % 4 (255 at b = 5), its normal (255, 128, 128) where
+        // b % 4 = 0 and (128, 255, 128) elsewhere, white (invalid) at b = 3.
+        let root = temp("sized");
+        nddr_copy_sized(&root, 3, 4);
+        let data = Nyuv2::open(Nyuv2Config::nddr(&root, Nyuv2Split::Train)).unwrap();
+        assert_eq!(data.len(), 3);
+        let (h, w) = (12, 16);
+        let plane = h * w;
+        // x / 127.5 - 1 for the three stored values.
+        let (one, near_zero) = (1.0f32, 0.003_921_569f32);
+        for i in 0..3 {
+            let s = data.sample(i).unwrap();
+            assert_eq!(s.image.shape(), [3, h, w]);
+            let (labels, normals, valid) = match &s.targets[..] {
+                [
+                    TargetData::Labels {
+                        labels,
+                        height,
+                        width,
+                    },
+                    TargetData::Normals { values, valid },
+                ] => {
+                    assert_eq!((*height, *width), (h, w));
+                    assert_eq!(values.shape(), [3, h, w]);
+                    (labels, &values.data, valid.as_ref().unwrap())
+                }
+                other => panic!("{other:?}"),
+            };
+            for r in 0..h {
+                for c in 0..w {
+                    let (p, b) = (r * w + c, (r / 4) * 4 + c / 4);
+                    let at = format!("sample {i}, row {r}, column {c}");
+                    assert_eq!(s.image.data[p], (60 * (b % 4)) as f32, "{at}");
+                    assert_eq!(s.image.data[plane + p], (10 + i) as f32, "{at}");
+                    assert_eq!(s.image.data[2 * plane + p], 20.0, "{at}");
+                    let label = if b == 5 { 255 } else { (b % 4) as i64 };
+                    assert_eq!(labels[p], label, "{at}");
+                    assert_eq!(valid[p], b != 3, "{at}");
+                    let normal = match b {
+                        3 => [one, one, one],
+                        b if b % 4 == 0 => [one, near_zero, near_zero],
+                        _ => [near_zero, one, near_zero],
+                    };
+                    for (k, want) in normal.into_iter().enumerate() {
+                        let got = normals[k * plane + p];
+                        assert!((got - want).abs() < 1e-6, "{at}, channel {k}: {got}");
+                    }
+                }
+            }
+        }
+        // A batch stacks the samples in the order asked for, normalised by the reference's
+        // mean (122.68, 116.67, 104.01): sample 2's green 12 gives 12 - 116.67.
+        let batch = data.batch(&[2, 0], None, &Device::flex()).unwrap();
+        assert_eq!(batch.images.dims(), [2, 3, h, w]);
+        let green: Vec<f32> = batch
+            .images
+            .clone()
+            .slice([0..2, 1..2, 0..1, 0..1])
+            .into_data()
+            .try_into_vec_as::<f32>()
             .unwrap();
-        let normal = Vgg16LargeFovConfig::new(3)
-            .with_width_divisor(32)
-            .init(&mut rng, &device)
-            .unwrap();
-        let space = SearchSpace::from_branches(
-            &[seg.describe("seg"), normal.describe("normal")],
-            EdgeRule::same_stage(),
-        )
-        .unwrap();
-        let net = Supernet::new(
-            &space,
-            vec![seg, normal],
-            FusionConfig::nddr(1.0, 0.0),
-            0,
-            &device,
-        )
-        .unwrap();
-        let tasks: Vec<Box<dyn Task>> = vec![
-            Box::new(Segmentation::new("seg", 40)),
-            Box::new(SurfaceNormals::new("normal")),
-        ];
-        let mut config = SearchConfig::nyuv2_reference();
-        config.steps = 2;
-        config.batch_size = 2;
-        config.augmentation.crop = Some([9, 9]);
-        let outcome = Search::new(config).run(net, &tasks, &train).unwrap();
-        assert_eq!(outcome.history.len(), 2);
-        assert!(
-            outcome
-                .history
-                .iter()
-                .all(|h| h.weight_losses.iter().all(|l| l.is_finite()))
-        );
-        let evaluation = evaluate(
-            &outcome.network,
-            &tasks,
-            &train,
-            crate::arch::Connectivity::Hard,
-            3,
-            0,
-        )
-        .unwrap();
-        assert_eq!(evaluation.metrics[0].metrics.len(), 2);
-        assert_eq!(evaluation.metrics[1].values.len(), 7);
-        // 12 x 16 images are fine; 3 x 4 ones are too small for three stride-2 pools.
-        let small_root = temp("pipeline-small");
-        nddr_copy(&small_root, 2);
-        let small = Nyuv2::open(Nyuv2Config::nddr(&small_root, Nyuv2Split::Train)).unwrap();
-        let err = evaluate(
-            &outcome.network,
-            &tasks,
-            &small,
-            crate::arch::Connectivity::Hard,
-            2,
-            0,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("at least 8 x 8 pixels") && err.contains("3 x 4"),
-            "{err}"
-        );
-        std::fs::remove_dir_all(small_root).unwrap();
+        assert!((green[0] - (12.0 - 116.67)).abs() < 1e-4, "{green:?}");
+        assert!((green[1] - (10.0 - 116.67)).abs() < 1e-4, "{green:?}");
+        match &batch.targets[0] {
+            crate::data::Target::Labels(labels) => assert_eq!(labels.dims(), [2, h, w]),
+            other => panic!("{other:?}"),
+        }
         std::fs::remove_dir_all(root).unwrap();
     }
 
