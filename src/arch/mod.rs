@@ -9,7 +9,7 @@ mod regularizer;
 
 pub use architecture::{Architecture, EdgeDecision};
 pub use connectivity::{ArchitectureParameters, Connectivity, EdgeWeights};
-pub(crate) use picture::{task_colour, xml};
+pub(crate) use picture::task_colour;
 pub use regularizer::{PairAverage, edge_entropy, entropy, l1};
 
 pub(crate) use connectivity::{sigmoid_scalar, tensor_to_vec};

@@ -369,7 +369,7 @@ impl Experiment {
         )?;
         io::write_atomic(
             &out.join("logits.svg"),
-            logit_trajectories_svg(&outcome.history, &outcome.architecture).as_bytes(),
+            logit_trajectories_svg(&outcome.history, &outcome.architecture)?.as_bytes(),
         )?;
         io::write_json(&out.join("history.json"), &outcome.history)?;
 
