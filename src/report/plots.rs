@@ -238,7 +238,10 @@ pub fn pareto_svg(points: &[ParetoPoint], front: &[(f64, f64)], title: &str) -> 
 struct Tag {
     text: String,
     colour: RGBColor,
-    anchor: (i32, i32),
+    /// The height to write it at, and the pixel columns its points span (it goes beside
+    /// them, not over them).
+    y: i32,
+    span: (i32, i32),
 }
 
 fn draw_pareto(
@@ -333,20 +336,36 @@ fn draw_pareto(
         .map(|&label| {
             let mine: Vec<&ParetoPoint> = points.iter().filter(|p| p.label == label).collect();
             let n = mine.len() as f64;
-            let x = mine.iter().map(|p| p.fusion_macs).sum::<f64>() / n / divisor;
             let y = mine.iter().map(|p| p.delta).sum::<f64>() / n;
+            let column = |p: &ParetoPoint| chart.backend_coord(&(p.fusion_macs / divisor, y));
+            let (x0, x1) = mine.iter().fold((i32::MAX, i32::MIN), |(a, b), p| {
+                let (x, _) = column(p);
+                (a.min(x - 5), b.max(x + 5))
+            });
             Tag {
                 text: label.to_string(),
                 colour: colour_of(label),
-                anchor: chart.backend_coord(&(x, y)),
+                y: column(mine[0]).1,
+                span: (x0, x1),
             }
         })
         .collect();
-    if let Some(&(x, y)) = sweep.first() {
+    // The sweep's name beside the middle of its longest segment, away from the points.
+    let longest = sweep
+        .windows(2)
+        .map(|w| (chart.backend_coord(&w[0]), chart.backend_coord(&w[1])))
+        .max_by_key(|((x0, y0), (x1, y1))| (x1 - x0).pow(2) + (y1 - y0).pow(2));
+    if let Some(((x0, y0), (x1, y1))) = longest.or_else(|| {
+        sweep
+            .first()
+            .map(|p| (chart.backend_coord(p), chart.backend_coord(p)))
+    }) {
+        let (x, y) = ((x0 + x1) / 2, (y0 + y1) / 2);
         tags.push(Tag {
             text: "cost-aware sweep".into(),
             colour: sweep_colour,
-            anchor: chart.backend_coord(&(x, y)),
+            y,
+            span: (x, x),
         });
     }
     let plot = chart.plotting_area().get_pixel_range();
@@ -376,18 +395,18 @@ fn place_tags(
     // A generous width estimate for a sans-serif face (the SVG viewer picks the real one).
     let width = |text: &str| (text.chars().count() as f64 * SIZE as f64 * 0.6).ceil() as i32;
     let mut order: Vec<usize> = (0..tags.len()).collect();
-    order.sort_by_key(|&i| (tags[i].anchor.1, tags[i].anchor.0));
+    order.sort_by_key(|&i| (tags[i].y, tags[i].span.0));
     // Boxes already taken: (x0, y0, x1, y1), text centred vertically on y.
     let mut taken: Vec<(i32, i32, i32, i32)> = Vec::new();
     for i in order {
         let tag = &tags[i];
         let w = width(&tag.text);
-        let (ax, ay) = tag.anchor;
-        let on_right = ax + GAP + w <= right;
-        let x0 = if on_right {
-            ax + GAP
+        let ay = tag.y;
+        let on_right = tag.span.1 + GAP + w <= right;
+        let (ax, x0) = if on_right {
+            (tag.span.1, tag.span.1 + GAP)
         } else {
-            (ax - GAP - w).max(left)
+            (tag.span.0, (tag.span.0 - GAP - w).max(left))
         };
         let overlaps = |y: i32| {
             taken.iter().any(|&(bx0, by0, bx1, by1)| {
@@ -412,6 +431,11 @@ fn place_tags(
                 tag.colour.mix(0.6).stroke_width(1),
             ))?;
         }
+        // A light backing so that lines under the text do not cross it.
+        root.draw(&Rectangle::new(
+            [(x0 - 2, y - LINE / 2 + 2), (x0 + w + 2, y + LINE / 2 - 2)],
+            WHITE.mix(0.85).filled(),
+        ))?;
         let (hpos, x) = if on_right {
             (HPos::Left, x0)
         } else {
