@@ -426,8 +426,9 @@ impl Experiment {
     /// for the first seed's search `architecture.json`, `architecture.svg`,
     /// `architecture.dot`, `logits.svg`, `history.json` and `derived.safetensors` (the same
     /// with a `cost-aware-` prefix for the cost-aware search); `results.json` (every seed's
-    /// table and their summary), `results.txt` (the summary: mean ± std per method) and
-    /// `sweep.json`. `device` must be an autodiff device; `events` hears about each stage and
+    /// table and their summary), `results.txt` (the summary: mean ± std per method),
+    /// `sweep.json` and `pareto.svg` (Delta against fusion MACs, every method on every seed,
+    /// the sweep as a line). `device` must be an autodiff device; `events` hears about each stage and
     /// iteration (for progress bars).
     ///
     /// # Errors

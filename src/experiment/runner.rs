@@ -14,7 +14,9 @@ use crate::data::MultiTaskDataset;
 use crate::metrics::{DeltaConvention, multi_task_delta};
 use crate::net::Supernet;
 use crate::net::baselines::{self, Baseline};
-use crate::report::{ResultsTable, SeedSummary, logit_trajectories_svg};
+use crate::report::{
+    ParetoPoint, ResultsTable, SeedSummary, logit_trajectories_svg, pareto_svg,
+};
 use crate::search::{
     CostPenalty, Evaluation, IterationLog, Search, SearchConfig, SearchOutcome, evaluate_network,
 };
@@ -98,6 +100,8 @@ pub(super) fn run(
     io::write_json(&out.join("results.json"), &summary)?;
     io::write_json(&out.join("sweep.json"), &sweep)?;
     io::write_atomic(&out.join("results.txt"), summary.to_string().as_bytes())?;
+    let pareto = pareto_picture(&summary, &sweep)?;
+    io::write_atomic(&out.join("pareto.svg"), pareto.as_bytes())?;
     let (architecture, history) = first.ok_or_else(|| Error::config("seeds", "at least 1"))?;
     Ok(ExperimentReport {
         table: summary.tables[0].clone(),
@@ -106,6 +110,31 @@ pub(super) fn run(
         history,
         sweep,
     })
+}
+
+/// Delta against the fusion's MACs (1x1 convolutions and resizes): every costed method on
+/// every seed, and the cost-aware sweep (first seed) as a line.
+fn pareto_picture(summary: &SeedSummary, sweep: &[SweepPoint]) -> Result<String> {
+    let fusion = |c: &CostSummary| (c.fusion_macs + c.resize_macs) as f64;
+    let points: Vec<ParetoPoint> = summary
+        .tables
+        .iter()
+        .zip(&summary.seeds)
+        .flat_map(|(table, &seed)| {
+            table.rows.iter().filter_map(move |row| {
+                row.cost.as_ref().map(|cost| ParetoPoint {
+                    label: row.method.clone(),
+                    seed,
+                    fusion_macs: fusion(cost),
+                    delta: row.delta,
+                })
+            })
+        })
+        .collect();
+    let front: Vec<(f64, f64)> = sweep.iter().map(|p| (fusion(&p.cost), p.delta)).collect();
+    let seeds = summary.seeds.len();
+    let title = format!("Delta against fusion cost, {seeds} seed(s); line: cost-aware sweep");
+    pareto_svg(&points, &front, &title)
 }
 
 /// The table of one seed's runs, Deltas against the single-task baseline.
@@ -131,7 +160,7 @@ fn write_search(out: &Path, prefix: &str, outcome: &SearchOutcome<SmallCnn>) -> 
     let architecture = &outcome.architecture;
     io::write_atomic(&file("architecture.svg"), architecture.to_svg().as_bytes())?;
     io::write_atomic(&file("architecture.dot"), architecture.to_dot().as_bytes())?;
-    let trajectories = logit_trajectories_svg(&outcome.history, architecture);
+    let trajectories = logit_trajectories_svg(&outcome.history, architecture)?;
     io::write_atomic(&file("logits.svg"), trajectories.as_bytes())?;
     io::write_json(&file("history.json"), &outcome.history)?;
     let derived = outcome.network.clone().derive(architecture)?;

@@ -6,15 +6,17 @@ mod seeds;
 
 pub use seeds::{MeanStd, MethodOverSeeds, SeedSummary};
 
-use std::fmt::{self, Write};
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{Architecture, sigmoid_scalar, task_colour, xml};
 use crate::cost::{CostSummary, mega};
 use crate::metrics::{DeltaConvention, multi_task_delta};
-use crate::search::{Evaluation, IterationLog};
+use crate::search::Evaluation;
 use crate::{Error, Result};
+
+mod plots;
+pub use plots::{ParetoPoint, logit_trajectories_svg, pareto_svg};
 
 /// One method's evaluation in a results table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -193,115 +195,10 @@ impl fmt::Display for ResultsTable {
     }
 }
 
-/// An SVG plot of every edge's `sigmoid(alpha)` over the search, from the logits recorded in
-/// `history`, one line per edge in its source task's colour; the kept edges (of
-/// `architecture`) solid, the pruned ones dashed.
-pub fn logit_trajectories_svg(history: &[IterationLog], architecture: &Architecture) -> String {
-    let points: Vec<(usize, &Vec<f32>)> = history
-        .iter()
-        .filter_map(|h| h.logits.as_ref().map(|l| (h.iteration, l)))
-        .collect();
-    let (width, height, left, top, right, bottom) = (720.0, 420.0, 60.0, 40.0, 20.0, 50.0);
-    let plot_w = width - left - right;
-    let plot_h = height - top - bottom;
-    let last = points.last().map_or(1, |(i, _)| *i).max(1) as f64;
-    let x = |i: usize| left + plot_w * i as f64 / last;
-    let y = |p: f64| top + plot_h * (1.0 - p);
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{:.0}" y="22" text-anchor="middle" font-size="15">sigmoid(logit) of every candidate edge over the search</text>"#,
-        width / 2.0
-    );
-    // Axes and grid.
-    for p in [0.0, 0.25, 0.5, 0.75, 1.0] {
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{left}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#e0e0e0"/><text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{p:.2}</text>"##,
-            y(p),
-            left + plot_w,
-            y(p),
-            left - 6.0,
-            y(p) + 4.0
-        );
-    }
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{left}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#333"/><text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#333">iteration</text>"##,
-        y(0.0),
-        left + plot_w,
-        y(0.0),
-        left + plot_w / 2.0,
-        height - 15.0
-    );
-    for k in 0..=4 {
-        let iteration = (last * k as f64 / 4.0).round() as usize;
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="#333"/><text x="{0:.1}" y="{3:.1}" text-anchor="middle" fill="#555">{iteration}</text>"##,
-            x(iteration),
-            y(0.0),
-            y(0.0) + 5.0,
-            y(0.0) + 18.0
-        );
-    }
-    for (e, decision) in architecture.edges.iter().enumerate() {
-        let mut path = String::new();
-        for (k, (iteration, logits)) in points.iter().enumerate() {
-            let Some(&logit) = logits.get(e) else {
-                continue;
-            };
-            let p = sigmoid_scalar(logit as f64);
-            let _ = write!(
-                path,
-                "{}{:.1},{:.1} ",
-                if k == 0 { "M" } else { "L" },
-                x(*iteration),
-                y(p)
-            );
-        }
-        let dash = if decision.kept {
-            ""
-        } else {
-            r#" stroke-dasharray="4,3""#
-        };
-        let _ = writeln!(
-            svg,
-            r#"<path d="{path}" fill="none" stroke="{}" stroke-width="1.3" opacity="0.8"{dash}><title>{} (final sigmoid {:.3}{})</title></path>"#,
-            task_colour(decision.edge.source.task),
-            xml(&decision.name),
-            decision.probability,
-            if decision.kept { ", kept" } else { ", pruned" }
-        );
-    }
-    // Legend: one entry per source task.
-    for (task, name) in architecture.space.tasks().iter().enumerate() {
-        let ly = top + 16.0 * task as f64 + 10.0;
-        let _ = writeln!(
-            svg,
-            r#"<line x1="{:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{c}" stroke-width="2"/><text x="{:.1}" y="{:.1}" fill="{c}">edges from {}</text>"#,
-            left + plot_w - 150.0,
-            left + plot_w - 130.0,
-            left + plot_w - 125.0,
-            ly + 4.0,
-            xml(name),
-            c = task_colour(task)
-        );
-    }
-    svg.push_str("</svg>\n");
-    svg
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::metrics::{Metric, TaskMetrics};
-    use crate::space::{BranchDescription, EdgeRule, SearchSpace};
 
     fn evaluation(miou: f64, angle: f64) -> Evaluation {
         Evaluation {
@@ -345,29 +242,5 @@ mod tests {
             "{text}"
         );
         assert!(ResultsTable::new(vec![], "x", DeltaConvention::LibMtl).is_err());
-    }
-
-    #[test]
-    fn trajectories_plot_every_edge() {
-        let b = |t: &str| BranchDescription::from_stages(t, &[(2, 8, 1)]);
-        let space = SearchSpace::from_branches(&[b("a"), b("b")], EdgeRule::same_stage()).unwrap();
-        let arch = Architecture::from_logits(&space, &[3.0, -2.0, 0.5, -0.1, 4.0, -5.0]).unwrap();
-        let history: Vec<IterationLog> = (0..3)
-            .map(|i| IterationLog {
-                iteration: i * 10,
-                architecture_losses: vec![],
-                weight_losses: vec![],
-                entropy: 0.0,
-                entropy_weight: 0.0,
-                temperature: 0.0,
-                learning_rate: 0.0,
-                kept_edges: 0,
-                logits: Some(vec![i as f32; 6]),
-            })
-            .collect();
-        let svg = logit_trajectories_svg(&history, &arch);
-        assert_eq!(svg.matches("<path").count(), 6);
-        assert_eq!(svg.matches("stroke-dasharray").count(), 3);
-        assert!(svg.contains("edges from a") && svg.contains("edges from b"));
     }
 }
