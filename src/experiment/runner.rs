@@ -14,9 +14,7 @@ use crate::data::MultiTaskDataset;
 use crate::metrics::{DeltaConvention, multi_task_delta};
 use crate::net::Supernet;
 use crate::net::baselines::{self, Baseline};
-use crate::report::{
-    ParetoPoint, ResultsTable, SeedSummary, logit_trajectories_svg, pareto_svg,
-};
+use crate::report::{ParetoPoint, ResultsTable, SeedSummary, logit_trajectories_svg, pareto_svg};
 use crate::search::{
     CostPenalty, Evaluation, IterationLog, Search, SearchConfig, SearchOutcome, evaluate_network,
 };
