@@ -26,8 +26,11 @@ pub use synthetic::{
     SyntheticScenes, corner_map, edge_map, normals_from_depth,
 };
 pub use taskonomy::{
-    TASKONOMY_INVALID_DEPTH, Taskonomy, TaskonomyConfig, TaskonomyDomain, TaskonomySplit, ViewName,
-    parse_building_split, read_building_split,
+    BuildingLevel, BuildingReport, DomainFolder, SkippedViews, SyntheticTaskonomy,
+    TASKONOMY_EDGES_RANGE, TASKONOMY_INVALID_DEPTH, TASKONOMY_KEYPOINTS_RANGE,
+    TASKONOMY_MIN_NORMAL_LENGTH, TASKONOMY_NORMAL_HOLE, Taskonomy, TaskonomyConfig,
+    TaskonomyDomain, TaskonomyNaming, TaskonomyReport, TaskonomySplit, ViewName,
+    parse_building_split, read_building_split, write_synthetic_taskonomy,
 };
 pub use toy::CrossModalCopy;
 

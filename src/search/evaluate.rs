@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{check_tasks, scalar};
 use crate::arch::Connectivity;
 use crate::branch::TaskBranch;
-use crate::data::MultiTaskDataset;
+use crate::data::{MultiTaskBatch, MultiTaskDataset};
 use crate::metrics::TaskMetrics;
 use crate::net::{MultiTaskNetwork, Supernet};
 use crate::rng::SeededRng;
@@ -54,7 +54,8 @@ pub fn evaluate<B: TaskBranch>(
     let net = net.valid();
     let device = net.architecture.logits.device();
     let mut rng = SeededRng::new(seed);
-    evaluate_with(tasks, data, batch_size, &device, |images| {
+    evaluate_with(tasks, data, batch_size, &device, |batch| {
+        let images = batch.images.clone();
         let weights = net.architecture.connectivity(connectivity, &mut rng);
         net.forward(images, &weights)
     })
@@ -77,18 +78,19 @@ pub fn evaluate_network<N: MultiTaskNetwork>(
         .first()
         .cloned()
         .ok_or_else(|| Error::config("network", "has no parameters, so no device"))?;
-    evaluate_with(tasks, data, batch_size, &device, |images| {
-        net.task_outputs(images)
+    evaluate_with(tasks, data, batch_size, &device, |batch| {
+        net.task_outputs(batch.images.clone())
     })
 }
 
-/// The evaluation loop shared by every network kind.
-fn evaluate_with(
+/// The evaluation loop shared by every network kind (and the constant baseline): `forward`
+/// gives each task's prediction for a batch.
+pub(super) fn evaluate_with(
     tasks: &[Box<dyn Task>],
     data: &dyn MultiTaskDataset,
     batch_size: usize,
     device: &Device,
-    mut forward: impl FnMut(Tensor<4>) -> Result<Vec<Tensor<4>>>,
+    mut forward: impl FnMut(&MultiTaskBatch) -> Result<Vec<Tensor<4>>>,
 ) -> Result<Evaluation> {
     if data.is_empty() {
         return Err(Error::Dataset("cannot evaluate on an empty dataset".into()));
@@ -101,7 +103,7 @@ fn evaluate_with(
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(batch_size) {
         let batch = data.batch(chunk, None, device)?;
-        let outputs = forward(batch.images.clone())?;
+        let outputs = forward(&batch)?;
         if outputs.len() != tasks.len() {
             return Err(Error::shape(
                 "evaluation",

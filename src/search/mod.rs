@@ -13,6 +13,7 @@
 
 pub mod checkpoint;
 mod config;
+mod constant;
 mod evaluate;
 pub(crate) mod optimizer;
 mod sweep;
@@ -21,6 +22,7 @@ pub use config::{
     ArchitectureOptimizerConfig, CostPenalty, EntropySchedule, NonFinitePolicy, PenaltySchedule,
     SearchConfig, WeightOptimizerConfig, WeightStepConnectivity,
 };
+pub use constant::{ConstantPrediction, evaluate_constant, fit_constants};
 pub use evaluate::{Evaluation, evaluate, evaluate_losses, evaluate_network};
 pub use sweep::{FrontPoint, cost_sweep, pareto_front};
 
