@@ -1,5 +1,6 @@
-//! The paper's ablations on the built-in scenes (and on MultiFashion when its files are
-//! there), every variant on several seeds:
+//! The paper's ablations on the main job's scenes (segmentation, normals and material at
+//! 24 x 32, 200 steps) and on MultiFashion when its files are there, every variant on
+//! several seeds:
 //! (i) the search: weight step under sigmoid vs relaxed Bernoulli, evaluation hard vs
 //! sampled, entropy weight 0 vs the default; (ii) the fusion's initialisation (1, 0),
 //! (0.9, 0.1), (0.5, 0.5) and Kaiming. Each row: the evaluated network's Delta against
@@ -14,17 +15,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use mtl_nas::data::{FASHION_MNIST_DIR, SceneTarget};
 use mtl_nas::device::device_from_name;
-use mtl_nas::experiment::{AblationVariant, Event, Experiment, ExperimentData};
+use mtl_nas::experiment::{AblationVariant, Event, Experiment, ExperimentData, Progress};
 use mtl_nas::search::SearchConfig;
 
 /// Run the search and initialisation ablations with seeds.
 #[derive(Parser, Debug)]
 struct Args {
     /// Search iterations (also the single-task baseline's training steps).
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 200)]
     steps: usize,
     /// Seeds per variant.
     #[arg(long, default_value_t = 3)]
@@ -62,9 +62,13 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         data: ExperimentData::Scenes {
             train: args.train,
             test: args.test,
-            height: 36,
-            width: 48,
-            targets: vec![SceneTarget::Segmentation, SceneTarget::Normals],
+            height: 24,
+            width: 32,
+            targets: vec![
+                SceneTarget::Segmentation,
+                SceneTarget::Normals,
+                SceneTarget::Material,
+            ],
         },
         search: Experiment::short_search(args.steps, 0),
         seeds: args.seeds,
@@ -96,11 +100,7 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             args.fashion.display()
         );
     }
-    let bar = ProgressBar::new(args.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>30} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
-            .expect("valid template"),
-    );
+    let mut progress = Progress::new(args.steps);
     for (name, experiment) in runs {
         let ablations = vec![
             (
@@ -113,14 +113,10 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             ),
         ];
         let tables = experiment.ablations(&ablations, &device, |event| match event {
-            Event::Stage(stage) => {
-                bar.reset();
-                bar.set_prefix(format!("{name}: {stage}"));
-            }
-            Event::Search(log) => bar.set_position(log.iteration as u64 + 1),
-            Event::Train(log) => bar.set_position(log.iteration as u64 + 1),
+            Event::Stage(stage) => progress.stage(&format!("{name}: {stage}")),
+            other => progress.observe(other),
         })?;
-        bar.finish_and_clear();
+        progress.finish();
         for table in &tables {
             println!("{table}");
         }

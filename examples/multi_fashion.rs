@@ -11,10 +11,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use mtl_nas::data::FASHION_MNIST_DIR;
 use mtl_nas::device::device_from_name;
-use mtl_nas::experiment::{Event, Experiment, ExperimentData};
+use mtl_nas::experiment::{Experiment, ExperimentData, Progress};
 use mtl_nas::search::{CostPenalty, SearchConfig};
 
 /// Search MTL-NAS on MultiFashion and compare it with the baselines.
@@ -84,7 +83,7 @@ fn run(args: Args) -> mtl_nas::Result<()> {
     };
     experiment.validate()?;
     println!(
-        "MultiFashion from {}: {} training and {} test pairs, {} steps of {} per method, {} seeds",
+        "MultiFashion from {}: {} training and {} test pairs, {} steps of {} per method, {} seed(s)",
         args.data.display(),
         args.train,
         args.test,
@@ -92,26 +91,9 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         args.batch,
         args.seeds
     );
-    let bar = ProgressBar::new(args.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>13} {bar:30} {pos}/{len} [{elapsed} < {eta}] {msg}")
-            .expect("valid template"),
-    );
-    let report = experiment.run(&args.out, &device, |event| match event {
-        Event::Stage(name) => {
-            bar.reset();
-            bar.set_prefix(name.to_string());
-        }
-        Event::Search(log) => {
-            bar.set_position(log.iteration as u64 + 1);
-            bar.set_message(format!(
-                "entropy {:.3} edges kept {}",
-                log.entropy, log.kept_edges
-            ));
-        }
-        Event::Train(log) => bar.set_position(log.iteration as u64 + 1),
-    })?;
-    bar.finish_and_clear();
+    let mut progress = Progress::new(args.steps);
+    let report = experiment.run(&args.out, &device, |event| progress.observe(event))?;
+    progress.finish();
     println!("first seed's {}", report.architecture);
     println!("{}", report.summary);
     println!("wrote {}", args.out.display());

@@ -18,12 +18,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use mtl_nas::branch::{
     Checkpoint, ClassifierImport, ImportWeights, Vgg16LargeFov, Vgg16LargeFovConfig, WeightLayout,
 };
 use mtl_nas::data::{Nyuv2, Nyuv2Config, Nyuv2Split, Nyuv2Target};
 use mtl_nas::device::device_from_name;
+use mtl_nas::experiment::Progress;
 use mtl_nas::prelude::*;
 use mtl_nas::task::{Segmentation, SurfaceNormals};
 
@@ -158,20 +158,12 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         ..SearchConfig::nyuv2_reference()
     };
     config.save(args.out.join("config.json"))?;
-    let bar = ProgressBar::new(config.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed} < {eta}] {msg}")
-            .expect("valid template"),
-    );
+    let mut progress = Progress::new(config.steps);
+    progress.stage("search");
     let start = Instant::now();
-    let outcome = Search::new(config).run_observed(net, &tasks, &train, |log| {
-        bar.set_position(log.iteration as u64 + 1);
-        bar.set_message(format!(
-            "seg {:.3} normal {:.3} entropy {:.3} edges kept {}",
-            log.weight_losses[0], log.weight_losses[1], log.entropy, log.kept_edges
-        ));
-    })?;
-    bar.finish();
+    let outcome =
+        Search::new(config).run_observed(net, &tasks, &train, |log| progress.search(log))?;
+    progress.finish();
     println!("searched in {:.0} s", start.elapsed().as_secs_f64());
     println!("{}", outcome.architecture);
     outcome

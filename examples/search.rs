@@ -18,10 +18,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use mtl_nas::data::SceneTarget;
 use mtl_nas::device::device_from_name;
-use mtl_nas::experiment::{Event, Experiment, ExperimentData, SEARCHED, evaluate_saved};
+use mtl_nas::experiment::{Experiment, ExperimentData, Progress, SEARCHED, evaluate_saved};
 use mtl_nas::search::{CostPenalty, SearchConfig};
 
 /// Search MTL-NAS on synthetic scenes and compare it with the baselines.
@@ -42,7 +41,7 @@ struct Args {
     #[arg(long, default_value_t = 200)]
     test: usize,
     /// Search iterations (also every baseline's training steps).
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 200)]
     steps: usize,
     /// Seed of the scenes, and of the first run's weights and search.
     #[arg(long, default_value_t = 0)]
@@ -147,44 +146,16 @@ fn run(args: Args) -> mtl_nas::Result<()> {
     };
     experiment.validate()?;
     println!(
-        "{} training and {} test scenes of {height} x {width}; tasks {:?}; {} steps per method, {} seeds",
+        "{} training and {} test scenes of {height} x {width}; tasks {:?}; {} steps per method, {} seed(s)",
         args.train,
         args.test,
         experiment.task_names(),
         args.steps,
         args.seeds
     );
-    let bar = ProgressBar::new(args.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>13} {bar:30} {pos}/{len} [{elapsed} < {eta}] {msg}")
-            .expect("valid template"),
-    );
-    let report = experiment.run(&args.out, &device, |event| match event {
-        Event::Stage(name) => {
-            bar.reset();
-            bar.set_prefix(name.to_string());
-        }
-        Event::Search(log) => {
-            bar.set_position(log.iteration as u64 + 1);
-            let losses: Vec<String> = log
-                .weight_losses
-                .iter()
-                .map(|l| format!("{l:.3}"))
-                .collect();
-            bar.set_message(format!(
-                "losses {} entropy {:.3} edges kept {}",
-                losses.join(" "),
-                log.entropy,
-                log.kept_edges
-            ));
-        }
-        Event::Train(log) => {
-            bar.set_position(log.iteration as u64 + 1);
-            let losses: Vec<String> = log.losses.iter().map(|l| format!("{l:.3}")).collect();
-            bar.set_message(format!("losses {}", losses.join(" ")));
-        }
-    })?;
-    bar.finish_and_clear();
+    let mut progress = Progress::new(args.steps);
+    let report = experiment.run(&args.out, &device, |event| progress.observe(event))?;
+    progress.finish();
     let input = [height, width];
     let cost = mtl_nas::cost::NetworkCost::of(
         &report.architecture.space,

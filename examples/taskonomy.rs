@@ -33,14 +33,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use mtl_nas::Error;
 use mtl_nas::data::{
     BuildingLevel, MultiTaskDataset, SceneTarget, SyntheticTaskonomy, Taskonomy, TaskonomyConfig,
     TaskonomyDomain, TaskonomyNaming, TaskonomySplit, write_synthetic_taskonomy,
 };
 use mtl_nas::device::device_from_name;
-use mtl_nas::experiment::{Event, Experiment, ExperimentData};
+use mtl_nas::experiment::{Experiment, ExperimentData, Progress};
 use mtl_nas::metrics::DeltaConvention;
 use mtl_nas::report::ResultsTable;
 use mtl_nas::search::{Evaluation, evaluate_constant};
@@ -221,26 +220,9 @@ fn run(args: Args) -> mtl_nas::Result<()> {
     };
     let names = experiment.task_names();
     println!("tasks {names:?}; {} steps per method", args.steps);
-    let bar = ProgressBar::new(args.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>13} {bar:30} {pos}/{len} [{elapsed} < {eta}] {msg}")
-            .expect("valid template"),
-    );
-    let report = experiment.run(&args.out, &device, |event| match event {
-        Event::Stage(name) => {
-            bar.reset();
-            bar.set_prefix(name.to_string());
-        }
-        Event::Search(log) => {
-            bar.set_position(log.iteration as u64 + 1);
-            bar.set_message(format!(
-                "entropy {:.3} edges kept {}",
-                log.entropy, log.kept_edges
-            ));
-        }
-        Event::Train(log) => bar.set_position(log.iteration as u64 + 1),
-    })?;
-    bar.finish_and_clear();
+    let mut progress = Progress::new(args.steps);
+    let report = experiment.run(&args.out, &device, |event| progress.observe(event))?;
+    progress.finish();
     let space = &report.architecture.space;
     println!(
         "{} tasks, {} ordered task pairs, {} candidate edges, {} kept",

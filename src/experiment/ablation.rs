@@ -268,7 +268,7 @@ impl fmt::Display for AblationTable {
         let cell = |v: MeanStd| format!("{:.2} ± {:.2}", v.mean, v.std);
         writeln!(
             f,
-            "{} ({} seeds {:?})",
+            "{} ({} seed(s) {:?})",
             self.title,
             self.seeds.len(),
             self.seeds

@@ -7,9 +7,11 @@
 //! [`evaluate_saved`] can rebuild and re-evaluate a finished run.
 
 mod ablation;
+mod progress;
 mod runner;
 
 pub use ablation::{AblationRow, AblationTable, AblationVariant, check_ablations};
+pub use progress::Progress;
 
 use std::path::Path;
 

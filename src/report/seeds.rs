@@ -274,7 +274,7 @@ impl fmt::Display for SeedSummary {
         writeln!(f)?;
         writeln!(
             f,
-            "{} seeds {:?}; mean ± sample standard deviation; * = differs from {} by more than two \
+            "{} seed(s) {:?}; mean ± sample standard deviation; * = differs from {} by more than two \
              standard errors of the seed-paired difference",
             self.seeds.len(),
             self.seeds,
