@@ -101,20 +101,7 @@ fn run(args: Args) -> mtl_nas::Result<()> {
     let targets = args
         .tasks
         .iter()
-        .map(|t| match t.as_str() {
-            "seg" => Ok(SceneTarget::Segmentation),
-            "normal" => Ok(SceneTarget::Normals),
-            "depth" => Ok(SceneTarget::Depth),
-            "edges" => Ok(SceneTarget::Edges),
-            "keypoints" => Ok(SceneTarget::Keypoints),
-            "material" => Ok(SceneTarget::Material),
-            other => Err(mtl_nas::Error::InvalidConfig {
-                field: "--tasks".into(),
-                reason: format!(
-                    "unknown task `{other}` (seg, normal, depth, edges, keypoints, material)"
-                ),
-            }),
-        })
+        .map(|t| SceneTarget::from_task_name(t))
         .collect::<mtl_nas::Result<Vec<_>>>()?;
     let task_weights: Vec<f64> = targets
         .iter()

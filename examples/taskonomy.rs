@@ -93,13 +93,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn unknown(task: &str, known: &str) -> Error {
-    Error::InvalidConfig {
-        field: "--tasks".into(),
-        reason: format!("unknown task `{task}` ({known})"),
-    }
-}
-
 /// Opens both splits once to print what was found, and refuses a training split the search
 /// cannot halve.
 fn check_taskonomy(train: &TaskonomyConfig, test: &TaskonomyConfig) -> mtl_nas::Result<()> {
@@ -159,20 +152,7 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             let domains = args
                 .tasks
                 .iter()
-                .map(|t| match t.as_str() {
-                    "seg" => Ok(TaskonomyDomain::Segmentation),
-                    "normal" => Ok(TaskonomyDomain::Normals),
-                    "depth" => Ok(TaskonomyDomain::DepthZbuffer),
-                    "distance" => Ok(TaskonomyDomain::DepthEuclidean),
-                    "keypoints" => Ok(TaskonomyDomain::Keypoints2d),
-                    "edges" => Ok(TaskonomyDomain::EdgeTexture),
-                    "object" => Ok(TaskonomyDomain::ObjectClass),
-                    "scene" => Ok(TaskonomyDomain::SceneClass),
-                    other => Err(unknown(
-                        other,
-                        "seg, normal, depth, distance, keypoints, edges, object, scene",
-                    )),
-                })
+                .map(|t| TaskonomyDomain::from_task_name(t))
                 .collect::<mtl_nas::Result<Vec<_>>>()?;
             let split_file = split_file.unwrap_or_else(|| root.join("train_val_test_tiny.csv"));
             let config = |split| TaskonomyConfig {
@@ -191,17 +171,7 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             let targets = args
                 .tasks
                 .iter()
-                .map(|t| match t.as_str() {
-                    "seg" => Ok(SceneTarget::Segmentation),
-                    "normal" => Ok(SceneTarget::Normals),
-                    "depth" => Ok(SceneTarget::Depth),
-                    "keypoints" => Ok(SceneTarget::Keypoints),
-                    "edges" => Ok(SceneTarget::Edges),
-                    other => Err(unknown(
-                        other,
-                        "synthetic scenes offer seg, normal, depth, keypoints, edges",
-                    )),
-                })
+                .map(|t| SceneTarget::from_task_name(t))
                 .collect::<mtl_nas::Result<Vec<_>>>()?;
             ExperimentData::Scenes {
                 train: 600,

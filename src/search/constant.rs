@@ -123,7 +123,7 @@ fn add(
                 let plane = values.height * values.width;
                 for (channel, kept) in values.data.chunks(plane).zip(channels.iter_mut()) {
                     let pixels = channel.iter().enumerate().filter(|&(p, _)| {
-                        (offset + p) % stride == 0 && valid.as_ref().is_none_or(|m| m[p])
+                        (offset + p).is_multiple_of(stride) && valid.as_ref().is_none_or(|m| m[p])
                     });
                     kept.extend(pixels.map(|(_, &v)| v));
                 }

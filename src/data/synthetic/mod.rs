@@ -136,6 +136,51 @@ pub enum SceneTarget {
     Material,
 }
 
+impl SceneTarget {
+    /// Every target, in the order of [`SceneTarget::task_name`]'s list.
+    pub const ALL: [SceneTarget; 6] = [
+        SceneTarget::Segmentation,
+        SceneTarget::Normals,
+        SceneTarget::Depth,
+        SceneTarget::Edges,
+        SceneTarget::Keypoints,
+        SceneTarget::Material,
+    ];
+
+    /// The task's short name, as experiments name it and command lines take it: `seg`,
+    /// `normal`, `depth`, `edges`, `keypoints`, `material`.
+    pub fn task_name(self) -> &'static str {
+        match self {
+            SceneTarget::Segmentation => "seg",
+            SceneTarget::Normals => "normal",
+            SceneTarget::Depth => "depth",
+            SceneTarget::Edges => "edges",
+            SceneTarget::Keypoints => "keypoints",
+            SceneTarget::Material => "material",
+        }
+    }
+
+    /// The target whose [`SceneTarget::task_name`] is `name`.
+    ///
+    /// # Errors
+    /// An unknown name (the error lists the known ones).
+    pub fn from_task_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.task_name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|t| t.task_name()).collect();
+                Error::config(
+                    "tasks",
+                    format!(
+                        "unknown task `{name}`: the scenes offer {}",
+                        known.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
 /// Settings of a synthetic scene set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SceneConfig {

@@ -123,6 +123,41 @@ impl TaskonomyDomain {
         TaskonomyDomain::SceneClass,
     ];
 
+    /// The task's short name on command lines: `seg`, `normal`, `depth`, `distance`,
+    /// `keypoints`, `edges`, `object`, `scene`.
+    pub fn task_name(self) -> &'static str {
+        match self {
+            TaskonomyDomain::Segmentation => "seg",
+            TaskonomyDomain::Normals => "normal",
+            TaskonomyDomain::DepthZbuffer => "depth",
+            TaskonomyDomain::DepthEuclidean => "distance",
+            TaskonomyDomain::Keypoints2d => "keypoints",
+            TaskonomyDomain::EdgeTexture => "edges",
+            TaskonomyDomain::ObjectClass => "object",
+            TaskonomyDomain::SceneClass => "scene",
+        }
+    }
+
+    /// The domain whose [`TaskonomyDomain::task_name`] is `name`.
+    ///
+    /// # Errors
+    /// An unknown name (the error lists the known ones).
+    pub fn from_task_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.task_name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|d| d.task_name()).collect();
+                Error::config(
+                    "tasks",
+                    format!(
+                        "unknown task `{name}`: Taskonomy offers {}",
+                        known.join(", ")
+                    ),
+                )
+            })
+    }
+
     /// The domain's folder in the omnidata naming.
     pub fn folder(self) -> &'static str {
         self.folder_in(TaskonomyNaming::Omnidata)
