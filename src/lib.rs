@@ -47,8 +47,17 @@
 //! - [`net`]: the [`Supernet`](net::Supernet) and the derived network.
 //! - [`cost`]: MACs and parameters of a network, split into branches, heads, fusions and
 //!   resizes; the per-edge costs of the cost-aware search.
-//! - [`task`]: task losses. [`data`]: samples, batches, datasets, the train/search split.
-//! - [`search`]: the configuration, the alternating search, evaluation.
+//! - [`task`]: task losses. [`data`]: samples, batches, datasets (synthetic scenes, NYUv2,
+//!   Taskonomy, MultiFashion), the train/search split.
+//! - [`search`]: the configuration, the alternating search, checkpoints, evaluation, the
+//!   constant baseline, the cost sweep.
+//! - [`train`]: training a network of fixed structure (the baselines).
+//! - [`metrics`]: per-task metrics over a test set and the multi-task Delta.
+//! - [`report`]: results tables, their summary over seeds, the plots.
+//! - [`experiment`]: the main job end to end (every method on every seed), the ablations,
+//!   progress display.
+//! - [`device`]: a compute device by name. [`io`]: atomic writes. [`rng`]: the seeded
+//!   generator. [`prelude`]: the common imports.
 //!
 //! Every default follows the authors' PyTorch reference implementation (bhpfelix/MTLNAS)
 //! unless its documentation says otherwise, and says why.

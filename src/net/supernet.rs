@@ -226,12 +226,6 @@ impl<B: TaskBranch> Supernet<B> {
             .collect())
     }
 
-    /// The derived network of `architecture`: logits set to the architecture's, and every
-    /// fusion's pruned inputs dropped (their weight slices removed), so that the forward under
-    /// [`Connectivity::Hard`](crate::arch::Connectivity::Hard) equals the supernet's with
-    /// zeros for pruned edges, at a lower cost. Nodes keep their fusion even when all their
-    /// edges are pruned, as in the reference.
-    ///
     /// The same network with gradients for the edge logits only: the architecture step's
     /// forward pass runs on it, and its backward pass then skips every weight gradient. The
     /// parameters are shared (same ids), not copied.
@@ -251,6 +245,12 @@ impl<B: TaskBranch> Supernet<B> {
         view
     }
 
+    /// The derived network of `architecture`: logits set to the architecture's, and every
+    /// fusion's pruned inputs dropped (their weight slices removed), so that the forward under
+    /// [`Connectivity::Hard`](crate::arch::Connectivity::Hard) equals the supernet's with
+    /// zeros for pruned edges, at a lower cost. Nodes keep their fusion even when all their
+    /// edges are pruned, as in the reference.
+    ///
     /// # Errors
     /// An architecture searched over a different space.
     pub fn derive(self, architecture: &Architecture) -> Result<Self> {

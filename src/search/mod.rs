@@ -416,7 +416,6 @@ pub(crate) fn mix_seed(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// `sum_t w_t L_t` on `batch`, with each task's loss read back (and checked to be finite).
 /// A step's result under the non-finite policy: `None` (and one more skipped batch) for a
 /// non-finite loss or gradient when `skip` is set; every other error is returned.
 fn skip_non_finite<T>(step: Result<T>, skip: bool, state: &mut LoopState) -> Result<Option<T>> {
@@ -430,6 +429,7 @@ fn skip_non_finite<T>(step: Result<T>, skip: bool, state: &mut LoopState) -> Res
     }
 }
 
+/// `sum_t w_t L_t` on `batch`, with each task's loss read back (and checked to be finite).
 fn weighted_task_loss<B: TaskBranch>(
     net: &Supernet<B>,
     tasks: &[Box<dyn Task>],
