@@ -87,6 +87,28 @@ impl Architecture {
         self.kept().count()
     }
 
+    /// Kept and candidate edges from task `source` into task `target` (task indices).
+    pub fn kept_between(&self, source: usize, target: usize) -> (usize, usize) {
+        let between = self
+            .edges
+            .iter()
+            .filter(|d| d.edge.source.task == source && d.edge.target.task == target);
+        between.fold((0, 0), |(kept, all), d| {
+            (kept + usize::from(d.kept), all + 1)
+        })
+    }
+
+    /// Kept and candidate edges that touch task `task` (from it or into it).
+    pub fn kept_touching(&self, task: usize) -> (usize, usize) {
+        let touching = self
+            .edges
+            .iter()
+            .filter(|d| d.edge.source.task == task || d.edge.target.task == task);
+        touching.fold((0, 0), |(kept, all), d| {
+            (kept + usize::from(d.kept), all + 1)
+        })
+    }
+
     /// The decision for the edge `source -> target`, if it is a candidate.
     pub fn decision(&self, edge: &FusionEdge) -> Option<&EdgeDecision> {
         self.edges.iter().find(|d| d.edge == *edge)
@@ -311,6 +333,45 @@ mod tests {
         assert!(table.contains("3 of 6 candidate edges kept"), "{table}");
         assert!(table.contains("depth[0] -> seg[0]"), "{table}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn counts_kept_edges_per_task_pair() {
+        // Three tasks of one 2-layer stage: 3 candidate edges per ordered pair, 18 in all.
+        let b = |t: &str| BranchDescription::from_stages(t, &[(2, 8, 1)]);
+        let space =
+            SearchSpace::from_branches(&[b("a"), b("b"), b("c")], EdgeRule::same_stage()).unwrap();
+        let logits: Vec<f32> = (0..18)
+            .map(|i| if i % 3 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let arch = Architecture::from_logits(&space, &logits).unwrap();
+        // Counted from the edges' printed names ("a[0] -> b[1]"), not from their indices.
+        let count = |from: &str, into: &str| {
+            let between = arch.edges.iter().filter(|d| {
+                let (source, target) = d.name.split_once(" -> ").unwrap();
+                source.starts_with(&format!("{from}[")) && target.starts_with(&format!("{into}["))
+            });
+            between.fold((0, 0), |(k, n), d| (k + usize::from(d.kept), n + 1))
+        };
+        let names = ["a", "b", "c"];
+        for (s, from) in names.iter().enumerate() {
+            for (t, into) in names.iter().enumerate() {
+                let expected = if s == t { (0, 0) } else { count(from, into) };
+                assert_eq!(arch.kept_between(s, t), expected, "{from} -> {into}");
+            }
+        }
+        let touching_c = [
+            count("a", "c"),
+            count("b", "c"),
+            count("c", "a"),
+            count("c", "b"),
+        ];
+        let expected = touching_c
+            .iter()
+            .fold((0, 0), |(k, n), (a, b)| (k + a, n + b));
+        assert_eq!(expected.1, 12);
+        assert_eq!(arch.kept_touching(2), expected);
+        assert_eq!(arch.num_kept(), 6);
     }
 
     #[test]

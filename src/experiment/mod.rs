@@ -429,7 +429,7 @@ impl Experiment {
     /// `architecture.dot`, `logits.svg`, `history.json` and `derived.safetensors` (the same
     /// with a `cost-aware-` prefix for the cost-aware search); `results.json` (every seed's
     /// table and their summary), `results.txt` (the summary: mean ± std per method),
-    /// `sweep.json` and `pareto.svg` (Delta against fusion MACs, every method on every seed,
+    /// `architectures.json` (every searched architecture, per method and seed), `sweep.json` and `pareto.svg` (Delta against fusion MACs, every method on every seed,
     /// the sweep as a line). `device` must be an autodiff device; `events` hears about each stage and
     /// iteration (for progress bars).
     ///
@@ -469,6 +469,19 @@ pub struct ExperimentReport {
     pub history: Vec<IterationLog>,
     /// The cost sweep's points (empty without a sweep).
     pub sweep: Vec<SweepPoint>,
+    /// Every searched architecture: each searching method on each seed.
+    pub architectures: Vec<SearchedArchitecture>,
+}
+
+/// The architecture one searching method found on one seed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SearchedArchitecture {
+    /// The method ([`SEARCHED`] or [`COST_AWARE`]).
+    pub method: String,
+    /// The seed.
+    pub seed: u64,
+    /// What it found.
+    pub architecture: Architecture,
 }
 
 /// Re-evaluates the searched network of a finished run in `dir` (its `run.json`,

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
-use super::{COST_AWARE, Event, Experiment, ExperimentReport, SEARCHED, SweepPoint};
+use super::{
+    COST_AWARE, Event, Experiment, ExperimentReport, SEARCHED, SearchedArchitecture, SweepPoint,
+};
 use crate::arch::Architecture;
 use crate::branch::SmallCnn;
 use crate::cost::CostSummary;
@@ -62,6 +64,14 @@ pub(super) fn run(
     let seeds = experiment.seed_list();
     let mut tables = Vec::with_capacity(seeds.len());
     let mut first: Option<(Architecture, Vec<IterationLog>)> = None;
+    let mut architectures = Vec::new();
+    let mut found = |method: &str, seed: u64, outcome: &SearchOutcome<SmallCnn>| {
+        architectures.push(SearchedArchitecture {
+            method: method.to_string(),
+            seed,
+            architecture: outcome.architecture.clone(),
+        })
+    };
     for (index, &seed) in seeds.iter().enumerate() {
         let label = |name: &str| match seeds.len() {
             1 => name.to_string(),
@@ -70,6 +80,7 @@ pub(super) fn run(
         let mut searched = Vec::new();
         events(Event::Stage(&label(SEARCHED)));
         let (run, outcome) = shared.search(SEARCHED, index, None, events)?;
+        found(SEARCHED, seed, &outcome);
         searched.push(run);
         if index == 0 {
             write_search(out, "", &outcome)?;
@@ -79,6 +90,7 @@ pub(super) fn run(
             events(Event::Stage(&label(COST_AWARE)));
             let penalty = experiment.cost_aware.clone();
             let (run, outcome) = shared.search(COST_AWARE, index, Some(penalty), events)?;
+            found(COST_AWARE, seed, &outcome);
             searched.push(run);
             if index == 0 {
                 write_search(out, "cost-aware-", &outcome)?;
@@ -97,6 +109,7 @@ pub(super) fn run(
     let summary = SeedSummary::new(tables, seeds, SEARCHED)?;
     io::write_json(&out.join("results.json"), &summary)?;
     io::write_json(&out.join("sweep.json"), &sweep)?;
+    io::write_json(&out.join("architectures.json"), &architectures)?;
     io::write_atomic(&out.join("results.txt"), summary.to_string().as_bytes())?;
     let pareto = pareto_picture(&summary, &sweep)?;
     io::write_atomic(&out.join("pareto.svg"), pareto.as_bytes())?;
@@ -107,6 +120,7 @@ pub(super) fn run(
         architecture,
         history,
         sweep,
+        architectures,
     })
 }
 
