@@ -83,3 +83,8 @@ pub mod task;
 pub mod train;
 
 pub use error::{Error, Result};
+
+/// burn, at the exact version this crate is built on (0.22.1): implement
+/// [`TaskBranch`](branch::TaskBranch) with `mtl_nas::burn::...` and no burn dependency of
+/// your own to keep in step.
+pub use burn;

@@ -5,19 +5,25 @@ pub use crate::branch::{
     ResNet, ResNetConfig, ResNetDepth, SmallCnn, SmallCnnConfig, TaskBranch, Vgg16LargeFov,
     Vgg16LargeFovConfig,
 };
+pub use crate::cost::{CostSummary, EdgeCostKind, NetworkCost};
 pub use crate::data::{
     Augmentation, CrossModalCopy, Image, InMemoryDataset, MultiTaskBatch, MultiTaskDataset,
     MultiTaskSample, Target, TargetData,
 };
+pub use crate::experiment::{Experiment, Progress};
 pub use crate::fusion::{FusionConfig, FusionInit, FusionKind};
-pub use crate::metrics::{DeltaConvention, TaskMetrics, multi_task_delta};
+pub use crate::metrics::{
+    DeltaConvention, Metric, MetricAccumulator, TaskMetrics, multi_task_delta,
+};
 pub use crate::net::{MultiTaskNetwork, Supernet};
 pub use crate::rng::SeededRng;
 pub use crate::search::{
-    EntropySchedule, Evaluation, Search, SearchConfig, SearchOutcome, evaluate, evaluate_losses,
-    evaluate_network,
+    CostPenalty, EntropySchedule, Evaluation, IterationLog, Search, SearchConfig, SearchOutcome,
+    evaluate, evaluate_losses, evaluate_network,
 };
-pub use crate::space::{BranchDescription, EdgeRule, FusionEdge, NodeId, SearchSpace, TaskNode};
+pub use crate::space::{
+    BranchDescription, EdgeRule, FusionEdge, NodeDescription, NodeId, SearchSpace, TaskNode,
+};
 pub use crate::task::{
     DenseRegression, Depth, DepthLoss, RegressionLoss, Segmentation, SurfaceNormals, Task,
 };
