@@ -78,7 +78,38 @@ fn main() -> ExitCode {
     }
 }
 
+/// The search configuration of the flags, checked before anything is read or written (an
+/// invalid setting is named by its flag).
+fn search_config(args: &Args) -> mtl_nas::Result<SearchConfig> {
+    let flag = |field: &str, reason: &str| mtl_nas::Error::InvalidConfig {
+        field: field.into(),
+        reason: reason.into(),
+    };
+    if args.eval_batch == 0 {
+        return Err(flag(
+            "--eval-batch",
+            "at least 1 image per evaluation batch",
+        ));
+    }
+    let config = SearchConfig {
+        steps: args.steps,
+        batch_size: args.batch,
+        seed: args.seed,
+        ..SearchConfig::nyuv2_reference()
+    };
+    config.validate(2).map_err(|e| match e {
+        mtl_nas::Error::InvalidConfig { field, reason } => match field.as_str() {
+            "steps" => flag("--steps", &reason),
+            "batch_size" => flag("--batch", &reason),
+            _ => mtl_nas::Error::InvalidConfig { field, reason },
+        },
+        other => other,
+    })?;
+    Ok(config)
+}
+
 fn run(args: Args) -> mtl_nas::Result<()> {
+    let config = search_config(&args)?;
     let device = device_from_name(&args.device)?.autodiff();
     let (train_config, test_config) = match args.layout {
         Layout::Nddr => (
@@ -151,12 +182,6 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         Box::new(SurfaceNormals::new("normal")),
     ];
 
-    let config = SearchConfig {
-        steps: args.steps,
-        batch_size: args.batch,
-        seed: args.seed,
-        ..SearchConfig::nyuv2_reference()
-    };
     config.save(args.out.join("config.json"))?;
     let mut progress = Progress::new(config.steps);
     progress.stage("search");
