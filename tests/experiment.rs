@@ -3,7 +3,9 @@
 
 use mtl_nas::arch::Architecture;
 use mtl_nas::data::SceneTarget;
-use mtl_nas::experiment::{Event, Experiment, ExperimentData, SEARCHED, evaluate_saved};
+use mtl_nas::experiment::{
+    COST_AWARE, Event, Experiment, ExperimentData, SEARCHED, SearchedArchitecture, evaluate_saved,
+};
 use mtl_nas::prelude::*;
 use mtl_nas::report::SeedSummary;
 use mtl_nas::search::CostPenalty;
@@ -183,11 +185,26 @@ fn seeds_and_the_cost_aware_row_with_their_costs() {
     assert!(cost("single-task").complete);
     let text = std::fs::read_to_string(out.join("results.txt")).unwrap();
     assert!(
-        text.contains("2 seeds") && text.contains("MTL-NAS + cost"),
+        text.contains("2 seed(s)") && text.contains("MTL-NAS + cost"),
         "{text}"
     );
-    for file in ["cost-aware-architecture.json", "sweep.json"] {
+    for file in ["cost-aware-architecture.json", "sweep.json", "pareto.svg"] {
         assert!(out.join(file).exists(), "{file}");
     }
+    // Every searched architecture: both searching methods on both seeds, saved.
+    let found: Vec<(&str, u64)> = (report.architectures.iter())
+        .map(|a| (a.method.as_str(), a.seed))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (SEARCHED, 0),
+            (COST_AWARE, 0),
+            (SEARCHED, 1),
+            (COST_AWARE, 1)
+        ]
+    );
+    let saved = SearchedArchitecture::load_all(out.join("architectures.json")).unwrap();
+    assert_eq!(saved, report.architectures);
     std::fs::remove_dir_all(&out).unwrap();
 }

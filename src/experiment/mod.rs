@@ -474,7 +474,7 @@ pub struct ExperimentReport {
 }
 
 /// The architecture one searching method found on one seed.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SearchedArchitecture {
     /// The method ([`SEARCHED`] or [`COST_AWARE`]).
     pub method: String,
@@ -482,6 +482,42 @@ pub struct SearchedArchitecture {
     pub seed: u64,
     /// What it found.
     pub architecture: Architecture,
+}
+
+impl SearchedArchitecture {
+    /// Reads a run's `architectures.json`, each architecture checked as
+    /// [`Architecture::load`] checks one (its space rebuilt and matched to the decisions).
+    ///
+    /// # Errors
+    /// A file that cannot be read or parsed, or an architecture that fails the checks.
+    pub fn load_all(path: impl AsRef<Path>) -> Result<Vec<Self>> {
+        #[derive(Deserialize)]
+        struct Raw {
+            method: String,
+            seed: u64,
+            architecture: serde_json::Value,
+        }
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let json = |source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        };
+        let raw: Vec<Raw> = serde_json::from_slice(&bytes).map_err(json)?;
+        raw.into_iter()
+            .map(|r| {
+                let bytes = serde_json::to_vec(&r.architecture).map_err(json)?;
+                Ok(Self {
+                    method: r.method,
+                    seed: r.seed,
+                    architecture: Architecture::from_json(&bytes, path)?,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Re-evaluates the searched network of a finished run in `dir` (its `run.json`,
