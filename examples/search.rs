@@ -154,21 +154,7 @@ fn run(args: Args) -> mtl_nas::Result<()> {
     println!("{}", report.summary);
     println!("edges kept, per method and seed, and of those touching each task:");
     for found in &report.architectures {
-        let architecture = &found.architecture;
-        let touching: Vec<String> = (architecture.space.tasks().iter().enumerate())
-            .map(|(task, name)| {
-                let (kept, all) = architecture.kept_touching(task);
-                format!("{name} {kept}/{all}")
-            })
-            .collect();
-        println!(
-            "  {:>16} seed {}: {:>2} of {} kept; touching {}",
-            found.method,
-            found.seed,
-            architecture.num_kept(),
-            architecture.edges.len(),
-            touching.join(", ")
-        );
+        println!("  {found}");
     }
     println!(
         "wrote {}: results.txt, architecture.svg, logits.svg, architecture.json, derived.safetensors",

@@ -4,7 +4,8 @@
 use mtl_nas::arch::Architecture;
 use mtl_nas::data::SceneTarget;
 use mtl_nas::experiment::{
-    COST_AWARE, Event, Experiment, ExperimentData, SEARCHED, SearchedArchitecture, evaluate_saved,
+    AblationVariant, COST_AWARE, Event, Experiment, ExperimentData, SEARCHED, SearchedArchitecture,
+    evaluate_saved,
 };
 use mtl_nas::prelude::*;
 use mtl_nas::report::SeedSummary;
@@ -206,5 +207,62 @@ fn seeds_and_the_cost_aware_row_with_their_costs() {
     );
     let saved = SearchedArchitecture::load_all(out.join("architectures.json")).unwrap();
     assert_eq!(saved, report.architectures);
+    // Its line: with two tasks every one of the 6 edges touches both.
+    let first = &report.architectures[0];
+    let kept = first.architecture.num_kept();
+    assert_eq!(
+        first.to_string().trim_start(),
+        format!("MTL-NAS seed 0: {kept:>2} of 6 kept; touching seg {kept}/6, normal {kept}/6")
+    );
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn ablations_share_searches_and_tell_variants_apart() {
+    let device = Device::flex().autodiff();
+    let experiment = Experiment {
+        seeds: 2,
+        ..tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals])
+    };
+    let ablations = vec![
+        (
+            "search".to_string(),
+            AblationVariant::search_variants(&experiment),
+        ),
+        (
+            "fusion".to_string(),
+            AblationVariant::fusion_inits(&experiment),
+        ),
+    ];
+    let mut stages = Vec::new();
+    let tables = experiment
+        .ablations(&ablations, &device, |event| {
+            if let Event::Stage(name) = event {
+                stages.push(name.to_string())
+            }
+        })
+        .unwrap();
+    // Per seed: the single-task baseline, then one search per distinct (search, fusion):
+    // the reference, sigmoid weight step, entropy 0 (the sampled evaluation and init (1, 0)
+    // reuse the reference's search), (0.9, 0.1), (0.5, 0.5), Kaiming. 7 stages per seed.
+    assert_eq!(stages.len(), 2 * 7, "{stages:?}");
+    assert_eq!(
+        stages.iter().filter(|s| s.contains("(reference)")).count(),
+        2
+    );
+    assert_eq!(tables.len(), 2);
+    assert_eq!((tables[0].rows.len(), tables[1].rows.len()), (4, 4));
+    assert_eq!(tables[0].seeds, [0, 1]);
+    let (search, fusion) = (&tables[0].rows, &tables[1].rows);
+    // init (1, 0) is the experiment's own fusion: the reference row, number for number.
+    assert_eq!(fusion[0].discrete_delta, search[0].discrete_delta);
+    assert_eq!(fusion[0].kept_edges, search[0].kept_edges);
+    // The sampled evaluation reuses the reference's search: the same relaxed network and
+    // edges, but its own evaluation.
+    assert_eq!(search[2].relaxed_delta, search[0].relaxed_delta);
+    assert_eq!(search[2].kept_edges, search[0].kept_edges);
+    for row in search.iter().chain(fusion) {
+        assert_eq!(row.discrete_delta.count, 2, "{}", row.variant.name);
+        assert!(row.discrete_delta.mean.is_finite() && row.gap_percent.mean >= 0.0);
+    }
 }

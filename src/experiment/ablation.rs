@@ -165,18 +165,23 @@ impl Experiment {
                         },
                         variant.fusion,
                     );
-                    if !searched.iter().any(|(k, _)| *k == key) {
-                        events(Event::Stage(&format!("{} (seed {seed})", variant.name)));
-                        let net = self.supernet_with(device, index, variant.fusion)?;
-                        let outcome = Search::new(key.0.clone()).run_observed(
-                            net,
-                            &tasks,
-                            train_set,
-                            |l| events(Event::Search(l)),
-                        )?;
-                        searched.push((key.clone(), outcome));
-                    }
-                    let outcome = &searched.iter().find(|(k, _)| *k == key).unwrap().1;
+                    // Variants that share a search (and its fusion) share its outcome.
+                    let position = match searched.iter().position(|(k, _)| *k == key) {
+                        Some(position) => position,
+                        None => {
+                            events(Event::Stage(&format!("{} (seed {seed})", variant.name)));
+                            let net = self.supernet_with(device, index, variant.fusion)?;
+                            let outcome = Search::new(key.0.clone()).run_observed(
+                                net,
+                                &tasks,
+                                train_set,
+                                |l| events(Event::Search(l)),
+                            )?;
+                            searched.push((key, outcome));
+                            searched.len() - 1
+                        }
+                    };
+                    let outcome = &searched[position].1;
                     let scored = score(
                         outcome,
                         variant,

@@ -13,6 +13,7 @@ mod runner;
 pub use ablation::{AblationRow, AblationTable, AblationVariant, check_ablations};
 pub use progress::Progress;
 
+use std::fmt;
 use std::path::Path;
 
 use burn::tensor::Device;
@@ -482,6 +483,29 @@ pub struct SearchedArchitecture {
     pub seed: u64,
     /// What it found.
     pub architecture: Architecture,
+}
+
+/// One line: the method, the seed, the edges kept, and of those touching each task, e.g.
+/// `MTL-NAS seed 0: 43 of 54 kept; touching seg 29/36, normal 28/36, material 29/36`.
+impl fmt::Display for SearchedArchitecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let architecture = &self.architecture;
+        let touching: Vec<String> = (architecture.space.tasks().iter().enumerate())
+            .map(|(task, name)| {
+                let (kept, all) = architecture.kept_touching(task);
+                format!("{name} {kept}/{all}")
+            })
+            .collect();
+        write!(
+            f,
+            "{:>16} seed {}: {:>2} of {} kept; touching {}",
+            self.method,
+            self.seed,
+            architecture.num_kept(),
+            architecture.edges.len(),
+            touching.join(", ")
+        )
+    }
 }
 
 impl SearchedArchitecture {
