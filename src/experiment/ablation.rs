@@ -123,7 +123,7 @@ impl Experiment {
     /// Runs every variant of every ablation in `ablations` (`(title, variants)`) on every seed
     /// of the experiment, over data loaded once: per seed one single-task baseline (for the
     /// Deltas) and one search per distinct (search, fusion) pair, evaluated as each variant
-    /// says.
+    /// says (variants that share a search share its outcome).
     ///
     /// # Errors
     /// An invalid experiment or variant, or a failed search, training or evaluation.
@@ -165,7 +165,6 @@ impl Experiment {
                         },
                         variant.fusion,
                     );
-                    // Variants that share a search (and its fusion) share its outcome.
                     let position = match searched.iter().position(|(k, _)| *k == key) {
                         Some(position) => position,
                         None => {
@@ -181,9 +180,8 @@ impl Experiment {
                             searched.len() - 1
                         }
                     };
-                    let outcome = &searched[position].1;
                     let scored = score(
-                        outcome,
+                        &searched[position].1,
                         variant,
                         &base,
                         &tasks,
