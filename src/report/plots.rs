@@ -604,7 +604,7 @@ mod tests {
     /// Writes both plots of a three-task search to the temporary folder, to look at them
     /// (`cargo test --lib plots::tests::dump -- --ignored`, then e.g. `rsvg-convert`).
     #[test]
-    #[ignore]
+    #[ignore = "writes both plots to the temporary folder to look at; run by hand"]
     fn dump() {
         let b = |t: &str| BranchDescription::from_stages(t, &[(2, 8, 1), (2, 8, 2), (2, 8, 2)]);
         let space = SearchSpace::from_branches(
