@@ -112,14 +112,18 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    /// An invalid setting: which `field`, and why (for a user's own branch, task or problem
+    /// too).
+    pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidConfig {
             field: field.into(),
             reason: reason.into(),
         }
     }
 
-    pub(crate) fn shape(
+    /// A tensor or target of the wrong shape: where (`context`), what was `expected`, and
+    /// what came (`actual`).
+    pub fn shape(
         context: impl Into<String>,
         expected: impl Into<String>,
         actual: impl Into<String>,

@@ -5,6 +5,7 @@
 
 mod head;
 pub mod import;
+pub mod init;
 mod resnet;
 mod small_cnn;
 mod vgg;

@@ -11,9 +11,9 @@ pub use nddr::NddrFusion;
 pub use resize::{bilinear_matrix, resize_bilinear};
 
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use rand::Rng;
-use rand_distr::{Distribution, Normal};
+use rand_distr::Normal;
 use serde::{Deserialize, Serialize};
 
 use crate::space::{NodeId, SearchSpace};
@@ -258,9 +258,9 @@ pub(crate) fn normal_param<const D: usize>(
     rng: &mut impl Rng,
     device: &Device,
 ) -> Param<Tensor<D>> {
-    let count = shape.iter().product();
+    // Callers pass constants or fan-in/fan-out stds of validated sizes; the public, checked
+    // version is `branch::init::normal`.
     let normal =
         Normal::new(0.0, std).unwrap_or_else(|_| Normal::new(0.0, 1.0).expect("unit normal"));
-    let values: Vec<f32> = (0..count).map(|_| normal.sample(rng) as f32).collect();
-    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
+    crate::branch::init::draw(shape, normal, rng, device)
 }
