@@ -54,8 +54,39 @@ pub trait MetricAccumulator: Send {
     /// A target of the wrong kind or shape.
     fn update(&mut self, prediction: Tensor<4>, target: &Target) -> Result<()>;
 
+    /// Adds one batch's task loss (its mean over the batch's `samples` samples), for
+    /// accumulators that report the loss; the evaluation calls it beside
+    /// [`MetricAccumulator::update`]. Ignored by default.
+    fn add_loss(&mut self, loss: f64, samples: usize) {
+        let _ = (loss, samples);
+    }
+
     /// The metric values over everything added so far, in the task's metric order.
     fn values(&self) -> Vec<f64>;
+}
+
+/// The task's mean loss over the set as its one metric (`loss`, lower is better): what a
+/// [`Task`](crate::task::Task) reports unless it names metrics of its own.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MeanLoss {
+    sum: f64,
+    samples: usize,
+}
+
+impl MetricAccumulator for MeanLoss {
+    fn update(&mut self, _prediction: Tensor<4>, _target: &Target) -> Result<()> {
+        Ok(())
+    }
+
+    fn add_loss(&mut self, loss: f64, samples: usize) {
+        self.sum += loss * samples as f64;
+        self.samples += samples;
+    }
+
+    /// `[sum of batch loss x batch size / samples]`, NaN before any batch.
+    fn values(&self) -> Vec<f64> {
+        vec![self.sum / self.samples as f64]
+    }
 }
 
 /// A task's metric values over a dataset.
@@ -87,5 +118,20 @@ impl fmt::Display for TaskMetrics {
             write!(f, " {} {arrow} {v:.4}", m.name)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_loss_weights_each_batch_by_its_samples() {
+        let mut mean = MeanLoss::default();
+        assert!(mean.values()[0].is_nan());
+        // Batches of 3 samples at mean loss 2 and 1 sample at 5: (3 * 2 + 5) / 4 = 2.75.
+        mean.add_loss(2.0, 3);
+        mean.add_loss(5.0, 1);
+        assert_eq!(mean.values(), [2.75]);
     }
 }

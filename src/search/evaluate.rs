@@ -118,8 +118,9 @@ pub(super) fn evaluate_with(
                     task.name()
                 ))
             })?;
-            let loss = task.loss(output.clone(), target)?;
-            sums[t] += scalar(&loss) * chunk.len() as f64;
+            let loss = scalar(&task.loss(output.clone(), target)?);
+            sums[t] += loss * chunk.len() as f64;
+            accumulators[t].add_loss(loss, chunk.len());
             accumulators[t].update(output, target)?;
         }
     }

@@ -20,7 +20,7 @@ use std::fmt::Debug;
 use burn::tensor::{Int, Tensor};
 
 use crate::data::Target;
-use crate::metrics::{Metric, MetricAccumulator};
+use crate::metrics::{MeanLoss, Metric, MetricAccumulator};
 use crate::{Error, Result};
 
 /// One task of a multi-task problem: its head size, its loss and its metrics.
@@ -38,11 +38,38 @@ pub trait Task: Debug + Send + Sync {
     /// A target of the wrong kind or shape for this task.
     fn loss(&self, prediction: Tensor<4>, target: &Target) -> Result<Tensor<1>>;
 
-    /// The metrics this task reports, in order, each saying whether higher is better.
-    fn metrics(&self) -> Vec<Metric>;
+    /// The metrics this task reports, in order, each saying whether higher is better. By
+    /// default one: the task's mean `loss` over the test set (lower is better).
+    fn metrics(&self) -> Vec<Metric> {
+        vec![Metric::lower("loss")]
+    }
 
-    /// A fresh accumulator of [`Task::metrics`] over a dataset.
-    fn accumulator(&self) -> Box<dyn MetricAccumulator>;
+    /// A fresh accumulator of [`Task::metrics`] over a dataset; by default [`MeanLoss`], which
+    /// goes with the default metrics. A task that names its own metrics returns its own.
+    fn accumulator(&self) -> Box<dyn MetricAccumulator> {
+        Box::new(MeanLoss::default())
+    }
+}
+
+/// Resizes a dense prediction `[batch, channels, h, w]` to the size of its per-pixel `target`
+/// ([`Target::Dense`] `[batch, c, height, width]` or [`Target::Labels`] `[batch, height,
+/// width]`) by bilinear interpolation, as the crate's dense tasks do before their loss:
+/// branches may predict at a stride, targets are at full resolution. `align_corners` as in
+/// PyTorch's `F.interpolate` (the reference upsamples normals with `true`). A prediction of
+/// the target's size, or a per-image target, is returned as it is.
+pub fn resize_to_target(prediction: Tensor<4>, target: &Target, align_corners: bool) -> Tensor<4> {
+    let size = match target {
+        Target::Dense { values, .. } => {
+            let [_, _, height, width] = values.dims();
+            [height, width]
+        }
+        Target::Labels(labels) => {
+            let [_, height, width] = labels.dims();
+            [height, width]
+        }
+        Target::Class(_) | Target::SoftLabels(_) => return prediction,
+    };
+    crate::fusion::resize_bilinear(prediction, size, align_corners)
 }
 
 /// The error for a target of the wrong kind.
@@ -80,4 +107,35 @@ pub(crate) fn host_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 
 pub(crate) fn host_i64<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
     t.into_data().try_into_vec_as::<i64>().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    #[test]
+    fn predictions_are_resized_to_per_pixel_targets_only() {
+        let device = Device::flex();
+        // A constant 2 x 2 prediction stays constant under bilinear resizing.
+        let prediction = Tensor::<4>::full([1, 2, 2, 2], 0.5, &device);
+        let labels = Target::Labels(Tensor::zeros([1, 4, 6], &device));
+        let resized = resize_to_target(prediction.clone(), &labels, false);
+        assert_eq!(resized.dims(), [1, 2, 4, 6]);
+        let values = host_f32(resized);
+        assert!(values.iter().all(|&v| (v - 0.5).abs() < 1e-6));
+        let dense = Target::Dense {
+            values: Tensor::zeros([1, 1, 3, 5], &device),
+            valid: Tensor::ones([1, 1, 3, 5], &device),
+        };
+        assert_eq!(
+            resize_to_target(prediction.clone(), &dense, true).dims(),
+            [1, 2, 3, 5]
+        );
+        let class = Target::Class(Tensor::zeros([1], &device));
+        assert_eq!(
+            resize_to_target(prediction, &class, false).dims(),
+            [1, 2, 2, 2]
+        );
+    }
 }
