@@ -51,11 +51,14 @@ fn main() {
                     width: 48,
                     targets: TARGETS[..tasks].to_vec(),
                 },
-                rule: rule.clone(),
-                search: Experiment::short_search(iterations + 1, 0),
+                settings: RunSettings {
+                    rule: rule.clone(),
+                    search: SearchConfig::short(iterations + 1),
+                    ..Experiment::two_tasks().settings
+                },
                 ..Experiment::two_tasks()
             };
-            let branches = experiment.branches(&device).expect("branches");
+            let branches = experiment.initial_branches(&device).expect("branches");
             let names = experiment.task_names();
             let described: Vec<_> = branches
                 .iter()
@@ -63,8 +66,8 @@ fn main() {
                 .map(|(b, n)| b.describe(n))
                 .collect();
             let space = SearchSpace::from_branches(&described, rule.clone()).expect("space");
-            let net =
-                Supernet::new(&space, branches, experiment.fusion, 0, &device).expect("supernet");
+            let net = Supernet::new(&space, branches, experiment.settings.fusion, 0, &device)
+                .expect("supernet");
             let fusion_weights: usize = net
                 .fusions
                 .iter()
@@ -80,7 +83,7 @@ fn main() {
             let task_list = experiment.tasks();
             let before = support::reset_peak();
             let mut started = None;
-            Search::new(experiment.search.clone())
+            Search::new(experiment.settings.search.clone())
                 .run_observed(net, &task_list, &*train, |log| {
                     // The first iteration warms caches up; time the rest.
                     if log.iteration == 0 {

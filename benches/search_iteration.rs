@@ -46,22 +46,22 @@ fn main() {
     let config = SearchConfig {
         checkpoint_every: 0,
         batch_size: options.batch,
-        ..Experiment::short_search(options.steps, experiment.seed)
+        ..SearchConfig::short(options.steps).with_seed(experiment.settings.seed)
     };
     let (train, _) = experiment.datasets().unwrap();
     let tasks = experiment.tasks();
-    let branches = experiment.branches(&device).unwrap();
+    let branches = experiment.initial_branches(&device).unwrap();
     let described: Vec<_> = branches
         .iter()
         .zip(experiment.task_names())
         .map(|(b, n)| b.describe(n))
         .collect();
-    let space = SearchSpace::from_branches(&described, experiment.rule.clone()).unwrap();
+    let space = SearchSpace::from_branches(&described, experiment.settings.rule.clone()).unwrap();
     let net = Supernet::new(
         &space,
         branches,
-        experiment.fusion,
-        experiment.seed,
+        experiment.settings.fusion,
+        experiment.settings.seed,
         &device,
     )
     .unwrap();

@@ -17,8 +17,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use mtl_nas::data::{FASHION_MNIST_DIR, SceneTarget};
 use mtl_nas::device::device_from_name;
-use mtl_nas::experiment::{AblationVariant, Event, Experiment, ExperimentData, Progress};
+use mtl_nas::experiment::{
+    AblationVariant, Event, Experiment, ExperimentData, Progress, RunSettings,
+};
 use mtl_nas::search::SearchConfig;
+use mtl_nas::space::Stage;
 
 /// Run the search and initialisation ablations with seeds.
 #[derive(Parser, Debug)]
@@ -70,8 +73,11 @@ fn run(args: Args) -> mtl_nas::Result<()> {
                 SceneTarget::Material,
             ],
         },
-        search: Experiment::short_search(args.steps, 0),
-        seeds: args.seeds,
+        settings: RunSettings {
+            search: SearchConfig::short(args.steps),
+            seeds: args.seeds,
+            ..Experiment::two_tasks().settings
+        },
         ..Experiment::two_tasks()
     };
     let mut runs = vec![("scenes", scenes)];
@@ -84,14 +90,16 @@ fn run(args: Args) -> mtl_nas::Result<()> {
                     train: 4000,
                     test: 2000,
                 },
-                stages: vec![(1, 16), (2, 32), (2, 64)],
-                search: SearchConfig {
-                    batch_size: 32,
-                    ..Experiment::short_search(args.steps, 0)
+                stages: Stage::pyramid(&[(1, 16), (2, 32), (2, 64)]),
+                settings: RunSettings {
+                    search: SearchConfig {
+                        batch_size: 32,
+                        ..SearchConfig::short(args.steps)
+                    },
+                    seeds: args.seeds,
+                    eval_batch: 500,
+                    ..Experiment::two_tasks().settings
                 },
-                seeds: args.seeds,
-                eval_batch: 500,
-                ..Experiment::two_tasks()
             },
         ));
     } else {
@@ -105,11 +113,11 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         let ablations = vec![
             (
                 format!("{name}: search variants"),
-                AblationVariant::search_variants(&experiment),
+                AblationVariant::search_variants(&experiment.settings),
             ),
             (
                 format!("{name}: fusion initialisation"),
-                AblationVariant::fusion_inits(&experiment),
+                AblationVariant::fusion_inits(&experiment.settings),
             ),
         ];
         let tables = experiment.ablations(&ablations, &device, |event| match event {

@@ -13,8 +13,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use mtl_nas::data::FASHION_MNIST_DIR;
 use mtl_nas::device::device_from_name;
-use mtl_nas::experiment::{Experiment, ExperimentData, Progress};
+use mtl_nas::experiment::{Experiment, ExperimentData, Progress, RunSettings};
 use mtl_nas::search::{CostPenalty, SearchConfig};
+use mtl_nas::space::Stage;
 
 /// Search MTL-NAS on MultiFashion and compare it with the baselines.
 #[derive(Parser, Debug)]
@@ -70,16 +71,18 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             test: args.test,
         },
         // 28 x 28 inputs: stride 1, 2, 4 stages; a pooled classifier per task.
-        stages: vec![(1, 16), (2, 32), (2, 64)],
-        search: SearchConfig {
-            batch_size: args.batch,
-            ..Experiment::short_search(args.steps, args.seed)
+        stages: Stage::pyramid(&[(1, 16), (2, 32), (2, 64)]),
+        settings: RunSettings {
+            search: SearchConfig {
+                batch_size: args.batch,
+                ..SearchConfig::short(args.steps).with_seed(args.seed)
+            },
+            seed: args.seed,
+            eval_batch: 500,
+            seeds: args.seeds,
+            cost_aware: CostPenalty::macs(args.cost_weight),
+            ..Experiment::two_tasks().settings
         },
-        seed: args.seed,
-        eval_batch: 500,
-        seeds: args.seeds,
-        cost_aware: CostPenalty::macs(args.cost_weight),
-        ..Experiment::two_tasks()
     };
     experiment.validate()?;
     println!(

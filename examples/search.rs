@@ -20,7 +20,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use mtl_nas::data::SceneTarget;
 use mtl_nas::device::device_from_name;
-use mtl_nas::experiment::{Experiment, ExperimentData, Progress, SEARCHED, evaluate_saved};
+use mtl_nas::experiment::{
+    Experiment, ExperimentData, Progress, RunSettings, SEARCHED, evaluate_saved,
+};
 use mtl_nas::search::{CostPenalty, SearchConfig};
 
 /// Search MTL-NAS on synthetic scenes and compare it with the baselines.
@@ -121,14 +123,17 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             width,
             targets,
         },
-        search: SearchConfig {
-            task_weights,
-            ..Experiment::short_search(args.steps, args.seed)
+        settings: RunSettings {
+            search: SearchConfig {
+                task_weights,
+                ..SearchConfig::short(args.steps).with_seed(args.seed)
+            },
+            seed: args.seed,
+            seeds: args.seeds,
+            cost_aware: CostPenalty::macs(args.cost_weight),
+            sweep: args.sweep.clone(),
+            ..Experiment::two_tasks().settings
         },
-        seed: args.seed,
-        seeds: args.seeds,
-        cost_aware: CostPenalty::macs(args.cost_weight),
-        sweep: args.sweep.clone(),
         ..Experiment::two_tasks()
     };
     experiment.validate()?;

@@ -39,10 +39,10 @@ use mtl_nas::data::{
     TaskonomyDomain, TaskonomyNaming, TaskonomySplit, write_synthetic_taskonomy,
 };
 use mtl_nas::device::device_from_name;
-use mtl_nas::experiment::{Experiment, ExperimentData, Progress};
+use mtl_nas::experiment::{Experiment, ExperimentData, Progress, RunSettings};
 use mtl_nas::metrics::DeltaConvention;
 use mtl_nas::report::ResultsTable;
-use mtl_nas::search::{Evaluation, evaluate_constant};
+use mtl_nas::search::{Evaluation, SearchConfig, evaluate_constant};
 
 /// Search MTL-NAS on three to five Taskonomy tasks (or their synthetic counterparts).
 #[derive(Parser, Debug)]
@@ -184,8 +184,11 @@ fn run(args: Args) -> mtl_nas::Result<()> {
     };
     let experiment = Experiment {
         data,
-        search: Experiment::short_search(args.steps, args.seed),
-        seed: args.seed,
+        settings: RunSettings {
+            search: SearchConfig::short(args.steps).with_seed(args.seed),
+            seed: args.seed,
+            ..Experiment::two_tasks().settings
+        },
         ..Experiment::two_tasks()
     };
     let names = experiment.task_names();
@@ -206,7 +209,7 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         &experiment.tasks(),
         &*train_set,
         &*test_set,
-        experiment.eval_batch,
+        experiment.settings.eval_batch,
         &device,
     )?;
     let mut methods: Vec<(String, Evaluation, f64)> = report

@@ -15,7 +15,7 @@
 //! let mut rng = SeededRng::new(0);
 //! // Two tasks; each branch sees one channel of a 2-channel image (its own "modality").
 //! let branch = |t: usize, rng: &mut SeededRng| {
-//!     SmallCnnConfig::new(2, vec![(2, 8)], 1).with_input_view(t, 1).init(rng, &device)
+//!     SmallCnnConfig::new(2, Stage::pyramid(&[(2, 8)]), 1).with_input_view(t, 1).init(rng, &device)
 //! };
 //! let branches = vec![branch(0, &mut rng)?, branch(1, &mut rng)?];
 //! let space = SearchSpace::from_branches(
@@ -29,8 +29,8 @@
 //! ];
 //! // Both tasks must reproduce channel 0, which only branch `a` sees.
 //! let data = CrossModalCopy::new(2, 8, 32, 1).generate()?;
-//! let config = SearchConfig { steps: 5, batch_size: 8, ..Default::default() };
-//! let outcome = Search::new(config).run(net, &tasks, &data)?;
+//! // The recipe for small problems trained from scratch, for 5 steps.
+//! let outcome = Search::new(SearchConfig::short(5)).run(net, &tasks, &data)?;
 //! println!("{}", outcome.architecture); // which edges were kept, with their logits
 //! let losses = evaluate_losses(&outcome.network, &tasks, &data, Connectivity::Hard, 16, 0)?;
 //! assert_eq!(losses.len(), 2);
@@ -62,6 +62,11 @@
 //! Every default follows the authors' PyTorch reference implementation (bhpfelix/MTLNAS)
 //! unless its documentation says otherwise, and says why.
 #![warn(missing_docs)]
+
+// The README's code blocks compile as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub mod arch;
 pub mod branch;

@@ -195,23 +195,32 @@ fn tiny_experiment() -> Experiment {
                 SceneTarget::Depth,
             ],
         },
-        stages: vec![(1, 4), (1, 8)],
-        rule: EdgeRule::shallower(),
-        fusion: FusionConfig::nddr(0.9, 0.1),
-        search: Experiment::short_search(4, 3),
-        ..Experiment::two_tasks()
+        stages: Stage::pyramid(&[(1, 4), (1, 8)]),
+        settings: RunSettings {
+            rule: EdgeRule::shallower(),
+            fusion: FusionConfig::nddr(0.9, 0.1),
+            ..RunSettings::new(SearchConfig::short(4).with_seed(3))
+        },
     }
 }
 
 fn tiny_supernet(experiment: &Experiment, device: &Device) -> Supernet<SmallCnn> {
-    let branches = experiment.branches(device).unwrap();
+    let branches = experiment.initial_branches(device).unwrap();
     let descriptions: Vec<_> = branches
         .iter()
         .zip(experiment.task_names())
         .map(|(b, n)| b.describe(n))
         .collect();
-    let space = SearchSpace::from_branches(&descriptions, experiment.rule.clone()).unwrap();
-    Supernet::new(&space, branches, experiment.fusion, experiment.seed, device).unwrap()
+    let space =
+        SearchSpace::from_branches(&descriptions, experiment.settings.rule.clone()).unwrap();
+    Supernet::new(
+        &space,
+        branches,
+        experiment.settings.fusion,
+        experiment.settings.seed,
+        device,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -275,7 +284,7 @@ fn short_search_and_derived_network() {
     compare("short search", 20.0, |device| {
         let net = tiny_supernet(&experiment, device);
         let tasks = experiment.tasks();
-        let outcome = Search::new(experiment.search.clone())
+        let outcome = Search::new(experiment.settings.search.clone())
             .run(net, &tasks, train.as_ref())
             .unwrap();
         let logits = outcome.network.architecture.logit_values();

@@ -83,7 +83,7 @@ fn branches(stages: Vec<(usize, usize)>) -> Vec<SmallCnn> {
     let mut rng = SeededRng::new(0);
     (0..2)
         .map(|_| {
-            SmallCnnConfig::new(3, stages.clone(), 2)
+            SmallCnnConfig::new(3, Stage::pyramid(&stages), 2)
                 .init(&mut rng, &Device::flex())
                 .unwrap()
         })
@@ -396,7 +396,7 @@ fn cases() -> Vec<Case> {
             "one branch only",
             "at least two task branches, got 1",
             Box::new(|_| {
-                let a = BranchDescription::from_stages("a", &[(2, 8, 1)]);
+                let a = BranchDescription::from_stages("a", &[Stage::new(2, 8, 1)]);
                 SearchSpace::from_branches(&[a], EdgeRule::same_stage()).map(|_| ())
             }),
         ),
@@ -404,7 +404,7 @@ fn cases() -> Vec<Case> {
             "edge within one task",
             "an edge must join two different tasks",
             Box::new(|_| {
-                let b = |t: &str| BranchDescription::from_stages(t, &[(2, 8, 1)]);
+                let b = |t: &str| BranchDescription::from_stages(t, &[Stage::new(2, 8, 1)]);
                 let edge = FusionEdge::new(NodeId::new(0, 0), NodeId::new(0, 1));
                 SearchSpace::from_branches(&[b("a"), b("b")], EdgeRule::explicit(vec![edge]))
                     .map(|_| ())

@@ -12,7 +12,7 @@ fn branches(device: &Device) -> Vec<SmallCnn> {
     let mut rng = SeededRng::new(0);
     (0..2)
         .map(|t| {
-            SmallCnnConfig::new(2, vec![(2, 8)], 1)
+            SmallCnnConfig::new(2, Stage::pyramid(&[(2, 8)]), 1)
                 .with_input_view(t, 1)
                 .init(&mut rng, device)
                 .unwrap()
@@ -87,10 +87,10 @@ fn baselines_reject_mismatched_inputs() {
     let device = Device::flex();
     assert!(baselines::single_task(branches(&device), &["a"], &device).is_err());
     let mut rng = SeededRng::new(0);
-    let wide = SmallCnnConfig::new(2, vec![(2, 16)], 1)
+    let wide = SmallCnnConfig::new(2, Stage::pyramid(&[(2, 16)]), 1)
         .init(&mut rng, &device)
         .unwrap();
-    let narrow = SmallCnnConfig::new(2, vec![(2, 8)], 1)
+    let narrow = SmallCnnConfig::new(2, Stage::pyramid(&[(2, 8)]), 1)
         .init(&mut rng, &device)
         .unwrap();
     let err = baselines::shared_trunk(vec![narrow, wide], &["a", "b"])

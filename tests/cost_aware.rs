@@ -14,7 +14,7 @@ fn problem(seed: u64) -> (Supernet<SmallCnn>, Vec<Box<dyn Task>>) {
     let mut rng = SeededRng::new(seed);
     let branches: Vec<SmallCnn> = (0..2)
         .map(|t| {
-            SmallCnnConfig::new(2, vec![(2, 8)], 1)
+            SmallCnnConfig::new(2, Stage::pyramid(&[(2, 8)]), 1)
                 .with_input_view(t, 1)
                 .init(&mut rng, &device)
                 .unwrap()

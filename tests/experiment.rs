@@ -21,10 +21,11 @@ fn tiny(targets: Vec<SceneTarget>) -> Experiment {
             width: 20,
             targets,
         },
-        stages: vec![(1, 4), (1, 6), (1, 8)],
-        search: Experiment::short_search(4, 3),
-        eval_batch: 4,
-        ..Experiment::two_tasks()
+        stages: Stage::pyramid(&[(1, 4), (1, 6), (1, 8)]),
+        settings: RunSettings {
+            eval_batch: 4,
+            ..RunSettings::new(SearchConfig::short(4).with_seed(3))
+        },
     }
 }
 
@@ -98,11 +99,11 @@ fn three_tasks_and_a_missing_single_task_baseline() {
         SceneTarget::Normals,
         SceneTarget::Depth,
     ]);
-    experiment.baselines = vec![mtl_nas::net::Baseline::SingleTask];
+    experiment.settings.baselines = vec![mtl_nas::net::Baseline::SingleTask];
     let report = experiment.run(&out, &device, |_| {}).unwrap();
     assert_eq!(report.architecture.space.task_pairs().len(), 6);
     assert_eq!(report.table.rows[0].evaluation.metrics.len(), 3);
-    experiment.baselines.clear();
+    experiment.settings.baselines.clear();
     let err = experiment
         .run(&out, &device, |_| {})
         .unwrap_err()
@@ -122,7 +123,7 @@ fn a_five_task_search_has_twenty_edge_sets_and_reloads() {
         SceneTarget::Edges,
         SceneTarget::Keypoints,
     ]);
-    experiment.baselines = vec![mtl_nas::net::Baseline::SingleTask];
+    experiment.settings.baselines = vec![mtl_nas::net::Baseline::SingleTask];
     let report = experiment.run(&out, &device, |_| {}).unwrap();
     let space = &report.architecture.space;
     assert_eq!(space.num_tasks(), 5);
@@ -148,11 +149,11 @@ fn a_five_task_search_has_twenty_edge_sets_and_reloads() {
 fn seeds_and_the_cost_aware_row_with_their_costs() {
     let out = std::env::temp_dir().join(format!("mtl-nas-experiment-seeds-{}", std::process::id()));
     let device = Device::flex().autodiff();
-    let experiment = Experiment {
-        seeds: 2,
+    let mut experiment = tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals]);
+    experiment.settings = RunSettings {
         cost_aware: CostPenalty::macs(0.1),
         sweep: vec![1.0],
-        ..tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals])
+        ..experiment.settings.with_seeds(2)
     };
     let mut stages = Vec::new();
     let report = experiment
@@ -220,18 +221,16 @@ fn seeds_and_the_cost_aware_row_with_their_costs() {
 #[test]
 fn ablations_share_searches_and_tell_variants_apart() {
     let device = Device::flex().autodiff();
-    let experiment = Experiment {
-        seeds: 2,
-        ..tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals])
-    };
+    let mut experiment = tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals]);
+    experiment.settings.seeds = 2;
     let ablations = vec![
         (
             "search".to_string(),
-            AblationVariant::search_variants(&experiment),
+            AblationVariant::search_variants(&experiment.settings),
         ),
         (
             "fusion".to_string(),
-            AblationVariant::fusion_inits(&experiment),
+            AblationVariant::fusion_inits(&experiment.settings),
         ),
     ];
     let mut stages = Vec::new();

@@ -21,7 +21,7 @@ fn problem(device: &Device) -> (Supernet<SmallCnn>, Vec<Box<dyn Task>>) {
     let mut rng = SeededRng::new(1);
     let branches: Vec<SmallCnn> = (0..2)
         .map(|t| {
-            SmallCnnConfig::new(2, vec![(2, 8), (1, 12)], 1)
+            SmallCnnConfig::new(2, Stage::pyramid(&[(2, 8), (1, 12)]), 1)
                 .with_input_view(t, 1)
                 .init(&mut rng, device)
                 .unwrap()

@@ -23,7 +23,7 @@ fn problem(names: &[&str], rule: EdgeRule, seed: u64) -> Problem {
     let mut rng = SeededRng::new(seed);
     let branches: Vec<SmallCnn> = (0..names.len())
         .map(|t| {
-            SmallCnnConfig::new(names.len(), vec![(2, 8)], 1)
+            SmallCnnConfig::new(names.len(), Stage::pyramid(&[(2, 8)]), 1)
                 .with_input_view(t, 1)
                 .init(&mut rng, &device)
                 .unwrap()

@@ -289,8 +289,8 @@ fn l1_penalty_value_and_gradient_by_hand() {
     // With per-edge costs 2, 1, 4, 3:
     //   L1 = 1/2 * 2 * 3/4 + (1/2 + 4/4 + 3 * 9/10) / 6 = 0.75 + 0.7 = 1.45
     //   dL1/dalpha = w c s (1 - s) = 3/16, 1/24, 1/8, 9/200
-    let a = BranchDescription::from_stages("a", &[(1, 4, 1), (3, 4, 2)]);
-    let b = BranchDescription::from_stages("b", &[(1, 4, 1), (1, 4, 2)]);
+    let a = BranchDescription::from_stages("a", &[Stage::new(1, 4, 1), Stage::new(3, 4, 2)]);
+    let b = BranchDescription::from_stages("b", &[Stage::new(1, 4, 1), Stage::new(1, 4, 2)]);
     let edges = [
         ((0, 0), (1, 0), 3.0f32.ln(), 2.0f32),
         ((1, 0), (0, 1), 0.0, 1.0),

@@ -307,10 +307,11 @@ fn write_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::space::Stage;
     use crate::space::{BranchDescription, EdgeRule};
 
     fn space() -> SearchSpace {
-        let b = |t: &str| BranchDescription::from_stages(t, &[(2, 8, 1)]);
+        let b = |t: &str| BranchDescription::from_stages(t, &[Stage::new(2, 8, 1)]);
         SearchSpace::from_branches(&[b("seg"), b("depth")], EdgeRule::same_stage()).unwrap()
     }
 
@@ -338,7 +339,7 @@ mod tests {
     #[test]
     fn counts_kept_edges_per_task_pair() {
         // Three tasks of one 2-layer stage: 3 candidate edges per ordered pair, 18 in all.
-        let b = |t: &str| BranchDescription::from_stages(t, &[(2, 8, 1)]);
+        let b = |t: &str| BranchDescription::from_stages(t, &[Stage::new(2, 8, 1)]);
         let space =
             SearchSpace::from_branches(&[b("a"), b("b"), b("c")], EdgeRule::same_stage()).unwrap();
         let logits: Vec<f32> = (0..18)
@@ -377,7 +378,7 @@ mod tests {
     #[test]
     fn rejects_a_different_space_and_a_tampered_file() {
         let arch = Architecture::from_logits(&space(), &[1.0; 6]).unwrap();
-        let b = |t: &str| BranchDescription::from_stages(t, &[(3, 8, 1)]);
+        let b = |t: &str| BranchDescription::from_stages(t, &[Stage::new(3, 8, 1)]);
         let other =
             SearchSpace::from_branches(&[b("seg"), b("depth")], EdgeRule::same_stage()).unwrap();
         let err = arch.check_space(&other).unwrap_err().to_string();

@@ -188,11 +188,11 @@ impl Architecture {
 #[cfg(test)]
 mod tests {
     use crate::arch::Architecture;
-    use crate::space::{BranchDescription, EdgeRule, SearchSpace};
+    use crate::space::{BranchDescription, EdgeRule, SearchSpace, Stage};
 
     #[test]
     fn svg_and_dot_show_the_kept_edges_with_their_values() {
-        let b = |t: &str| BranchDescription::from_stages(t, &[(2, 8, 1)]);
+        let b = |t: &str| BranchDescription::from_stages(t, &[Stage::new(2, 8, 1)]);
         let space = SearchSpace::from_branches(&[b("seg"), b("normal<&>")], EdgeRule::same_stage())
             .unwrap();
         let arch = Architecture::from_logits(&space, &[3.0, -2.0, 0.5, -0.1, 4.0, -5.0]).unwrap();

@@ -92,6 +92,7 @@ pub fn cost_penalty(logits: Tensor<1>, costs: Tensor<1>, budget: Option<f64>) ->
 mod tests {
     use super::*;
     use crate::arch::connectivity::tensor_to_vec;
+    use crate::space::Stage;
     use crate::space::{BranchDescription, EdgeRule};
 
     #[test]
@@ -167,8 +168,8 @@ mod tests {
     #[test]
     fn pair_average_is_mean_of_pair_means() {
         // Pair (b <- a) has 1 edge, pair (a <- b) has 3: weights 1/2 and 1/6.
-        let a = BranchDescription::from_stages("a", &[(1, 4, 1), (3, 4, 2)]);
-        let b = BranchDescription::from_stages("b", &[(1, 4, 1), (1, 4, 2)]);
+        let a = BranchDescription::from_stages("a", &[Stage::new(1, 4, 1), Stage::new(3, 4, 2)]);
+        let b = BranchDescription::from_stages("b", &[Stage::new(1, 4, 1), Stage::new(1, 4, 2)]);
         let rule = EdgeRule::explicit(vec![
             crate::space::FusionEdge::new(
                 crate::space::NodeId::new(0, 0),

@@ -5,6 +5,7 @@ use crate::branch::{
     HeadKind, ResNetConfig, ResNetDepth, SmallCnnConfig, TaskBranch, Vgg16LargeFovConfig,
 };
 use crate::rng::SeededRng;
+use crate::space::Stage;
 use crate::space::{EdgeRule, FusionEdge};
 
 /// Two tasks of `SmallCnn` stages `(1, 4), (1, second)` on 3-channel images, 2 outputs each.
@@ -13,7 +14,7 @@ fn small(second: usize, rule: EdgeRule) -> (SearchSpace, Vec<Option<BranchCost>>
     let mut rng = SeededRng::new(0);
     let branches: Vec<_> = (0..2)
         .map(|_| {
-            SmallCnnConfig::new(3, vec![(1, 4), (1, second)], 2)
+            SmallCnnConfig::new(3, Stage::pyramid(&[(1, 4), (1, second)]), 2)
                 .init(&mut rng, &device)
                 .unwrap()
         })

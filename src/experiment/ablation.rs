@@ -1,4 +1,4 @@
-//! The paper's ablations on any experiment: variants of the search (weight-step connectivity,
+//! The paper's ablations on any problem: variants of the search (weight-step connectivity,
 //! evaluation, entropy weight) and of the fusion's initialisation, each run on every seed and
 //! reported as the discrete network's Delta and its gap to the relaxed network.
 
@@ -7,9 +7,10 @@ use std::fmt;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{Event, Experiment};
+use super::problem::{branches_for_seed, supernet, task_names};
+use super::{Event, Problem, RunSettings};
 use crate::arch::Connectivity;
-use crate::branch::SmallCnn;
+use crate::branch::TaskBranch;
 use crate::data::MultiTaskDataset;
 use crate::fusion::FusionConfig;
 use crate::metrics::{DeltaConvention, multi_task_delta};
@@ -39,12 +40,12 @@ pub struct AblationVariant {
 }
 
 impl AblationVariant {
-    /// The experiment's own search (the reference row of every ablation).
-    pub fn reference(experiment: &Experiment) -> Self {
+    /// The settings' own search and fusion (the reference row of every ablation).
+    pub fn reference(settings: &RunSettings) -> Self {
         Self {
             name: "MTL-NAS (reference)".into(),
-            search: experiment.search.clone(),
-            fusion: experiment.fusion,
+            search: settings.search.clone(),
+            fusion: settings.fusion,
             evaluation: Connectivity::Hard,
         }
     }
@@ -52,8 +53,8 @@ impl AblationVariant {
     /// The paper's search ablation: the reference; the weight step under `sigmoid(alpha)`
     /// instead of a relaxed Bernoulli sample; the evaluation as a Bernoulli sample instead of
     /// the threshold; the entropy weight 0.
-    pub fn search_variants(experiment: &Experiment) -> Vec<Self> {
-        let reference = Self::reference(experiment);
+    pub fn search_variants(settings: &RunSettings) -> Vec<Self> {
+        let reference = Self::reference(settings);
         let with = |name: &str, change: &dyn Fn(&mut Self)| {
             let mut v = reference.clone();
             v.name = name.into();
@@ -74,11 +75,11 @@ impl AblationVariant {
 
     /// The paper's initialisation ablation: NDDR `(w_t, w_s)` of (1, 0), (0.9, 0.1),
     /// (0.5, 0.5), and Kaiming normal.
-    pub fn fusion_inits(experiment: &Experiment) -> Vec<Self> {
+    pub fn fusion_inits(settings: &RunSettings) -> Vec<Self> {
         let with = |name: &str, fusion: FusionConfig| Self {
             name: name.into(),
             fusion,
-            ..Self::reference(experiment)
+            ..Self::reference(settings)
         };
         vec![
             with("init (1, 0)", FusionConfig::nddr(1.0, 0.0)),
@@ -119,114 +120,90 @@ pub struct AblationTable {
 /// What one variant gave on one seed: discrete Delta, relaxed Delta, gap %, kept edges.
 type SeedResult = [f64; 4];
 
-impl Experiment {
-    /// Runs every variant of every ablation in `ablations` (`(title, variants)`) on every seed
-    /// of the experiment, over data loaded once: per seed one single-task baseline (for the
-    /// Deltas) and one search per distinct (search, fusion) pair, evaluated as each variant
-    /// says (variants that share a search share its outcome).
-    ///
-    /// # Errors
-    /// An invalid experiment or variant, or a failed search, training or evaluation.
-    pub fn ablations(
-        &self,
-        ablations: &[(String, Vec<AblationVariant>)],
-        device: &Device,
-        mut events: impl FnMut(Event<'_>),
-    ) -> Result<Vec<AblationTable>> {
-        self.validate()?;
-        check_ablations(ablations)?;
-        let (train_set, test_set) = self.datasets()?;
-        let (train_set, test_set) = (&*train_set, &*test_set);
-        let tasks = self.tasks();
-        let names = self.task_names();
-        let seeds = self.seed_list();
-        // results[table][row] = one SeedResult per seed
-        let mut results: Vec<Vec<Vec<SeedResult>>> = ablations
-            .iter()
-            .map(|(_, variants)| vec![Vec::new(); variants.len()])
-            .collect();
-        for (index, &seed) in seeds.iter().enumerate() {
-            events(Event::Stage(&format!("single-task (seed {seed})")));
-            let config = SearchConfig {
-                seed: self.search.seed.wrapping_add(index as u64),
-                ..self.search.clone()
-            };
-            let branches = self.branches_for_seed(device, index)?;
-            let net = baselines::single_task(branches, &names, device)?;
-            let trained = train(net, &tasks, train_set, &config, |l| events(Event::Train(l)))?;
-            let base = evaluate_network(&trained.network, &tasks, test_set, self.eval_batch)?;
-            let mut searched: Vec<((SearchConfig, FusionConfig), _)> = Vec::new();
-            for (table, (_, variants)) in ablations.iter().enumerate() {
-                for (row, variant) in variants.iter().enumerate() {
-                    let key = (
-                        SearchConfig {
-                            seed: config.seed,
-                            ..variant.search.clone()
-                        },
-                        variant.fusion,
-                    );
-                    let position = match searched.iter().position(|(k, _)| *k == key) {
-                        Some(position) => position,
-                        None => {
-                            events(Event::Stage(&format!("{} (seed {seed})", variant.name)));
-                            let net = self.supernet_with(device, index, variant.fusion)?;
-                            let outcome = Search::new(key.0.clone()).run_observed(
-                                net,
-                                &tasks,
-                                train_set,
-                                |l| events(Event::Search(l)),
-                            )?;
-                            searched.push((key, outcome));
-                            searched.len() - 1
-                        }
-                    };
-                    let scored = score(
-                        &searched[position].1,
-                        variant,
-                        &base,
-                        &tasks,
-                        test_set,
-                        self.eval_batch,
-                        seed,
-                    );
-                    results[table][row].push(scored?);
-                }
+/// [`RunSettings::ablations`].
+pub(super) fn run<P: Problem>(
+    settings: &RunSettings,
+    problem: &P,
+    ablations: &[(String, Vec<AblationVariant>)],
+    device: &Device,
+    events: &mut dyn FnMut(Event<'_>),
+) -> Result<Vec<AblationTable>> {
+    let tasks = problem.tasks();
+    settings.validate(tasks.len())?;
+    check_ablations(ablations)?;
+    let (train_set, test_set) = problem.datasets()?;
+    let (train_set, test_set) = (&*train_set, &*test_set);
+    let names = task_names(&tasks);
+    let seeds = settings.seed_list();
+    // results[table][row] = one SeedResult per seed
+    let mut results: Vec<Vec<Vec<SeedResult>>> = ablations
+        .iter()
+        .map(|(_, variants)| vec![Vec::new(); variants.len()])
+        .collect();
+    for (index, &seed) in seeds.iter().enumerate() {
+        events(Event::Stage(&format!("single-task (seed {seed})")));
+        let config = settings.search_for_seed(index);
+        let branches = branches_for_seed(problem, settings, &tasks, device, index)?;
+        let net = baselines::single_task(branches, &names, device)?;
+        let trained = train(net, &tasks, train_set, &config, |l| events(Event::Train(l)))?;
+        let base = evaluate_network(&trained.network, &tasks, test_set, settings.eval_batch)?;
+        let mut searched: Vec<((SearchConfig, FusionConfig), _)> = Vec::new();
+        for (table, (_, variants)) in ablations.iter().enumerate() {
+            for (row, variant) in variants.iter().enumerate() {
+                let key = (
+                    SearchConfig {
+                        seed: config.seed,
+                        ..variant.search.clone()
+                    },
+                    variant.fusion,
+                );
+                let position = match searched.iter().position(|(k, _)| *k == key) {
+                    Some(position) => position,
+                    None => {
+                        events(Event::Stage(&format!("{} (seed {seed})", variant.name)));
+                        let net = supernet(problem, settings, &tasks, device, index, key.1)?;
+                        let outcome = Search::new(key.0.clone()).run_observed(
+                            net,
+                            &tasks,
+                            train_set,
+                            |l| events(Event::Search(l)),
+                        )?;
+                        searched.push((key, outcome));
+                        searched.len() - 1
+                    }
+                };
+                let scored = score(
+                    &searched[position].1,
+                    variant,
+                    &base,
+                    &tasks,
+                    test_set,
+                    settings.eval_batch,
+                    seed,
+                );
+                results[table][row].push(scored?);
             }
         }
-        Ok(ablations
-            .iter()
-            .zip(results)
-            .map(|((title, variants), rows)| AblationTable {
-                title: title.clone(),
-                seeds: seeds.clone(),
-                rows: variants
-                    .iter()
-                    .zip(rows)
-                    .map(|(variant, per_seed)| summarise(variant, &per_seed))
-                    .collect(),
-            })
-            .collect())
     }
-
-    /// The supernet of seed number `index` with `fusion` at every node.
-    fn supernet_with(
-        &self,
-        device: &Device,
-        index: usize,
-        fusion: FusionConfig,
-    ) -> Result<crate::net::Supernet<SmallCnn>> {
-        let experiment = Experiment {
-            fusion,
-            ..self.clone()
-        };
-        experiment.supernet(device, index)
-    }
+    Ok(ablations
+        .iter()
+        .zip(results)
+        .map(|((title, variants), rows)| AblationTable {
+            title: title.clone(),
+            seeds: seeds.clone(),
+            rows: variants
+                .iter()
+                .zip(rows)
+                .map(|(variant, per_seed)| summarise(variant, &per_seed))
+                .collect(),
+        })
+        .collect())
 }
 
 /// One variant's searched network on one seed: its evaluated and relaxed Deltas against
 /// `base` (the single-task baseline), their largest relative loss gap, and its kept edges.
-fn score(
-    outcome: &SearchOutcome<SmallCnn>,
+fn score<B: TaskBranch>(
+    outcome: &SearchOutcome<B>,
     variant: &AblationVariant,
     base: &Evaluation,
     tasks: &[Box<dyn Task>],

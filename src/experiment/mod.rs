@@ -7,11 +7,15 @@
 //! [`evaluate_saved`] can rebuild and re-evaluate a finished run.
 
 mod ablation;
+mod problem;
 mod progress;
 mod runner;
+mod settings;
 
 pub use ablation::{AblationRow, AblationTable, AblationVariant, check_ablations};
+pub use problem::Problem;
 pub use progress::Progress;
+pub use settings::RunSettings;
 
 use std::fmt;
 use std::path::Path;
@@ -20,7 +24,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::Architecture;
-use crate::branch::{HeadKind, SmallCnn, SmallCnnConfig, TaskBranch};
+use crate::branch::{HeadKind, SmallCnn, SmallCnnConfig};
 use crate::cost::CostSummary;
 #[cfg(doc)]
 use crate::data::FASHION_MNIST_DIR;
@@ -28,16 +32,11 @@ use crate::data::{
     FashionMnist, MATERIAL_CLASSES, MultiTaskDataset, SCENE_CLASSES, SceneConfig, SceneTarget,
     SyntheticScenes, Taskonomy, TaskonomyConfig, TaskonomyDomain, multi_fashion,
 };
-use crate::fusion::FusionConfig;
 use crate::net::Supernet;
-use crate::net::baselines::Baseline;
 use crate::report::{ResultsTable, SeedSummary};
 use crate::rng::SeededRng;
-use crate::search::{
-    ArchitectureOptimizerConfig, CostPenalty, EntropySchedule, Evaluation, IterationLog,
-    SearchConfig, WeightOptimizerConfig, evaluate_network,
-};
-use crate::space::{EdgeRule, SearchSpace};
+use crate::search::{CostPenalty, Evaluation, IterationLog, SearchConfig, evaluate_network};
+use crate::space::Stage;
 use crate::task::{
     Classification, DenseRegression, Depth, DepthLoss, RegressionLoss, Segmentation,
     SurfaceNormals, Task,
@@ -91,48 +90,11 @@ pub enum ExperimentData {
 pub struct Experiment {
     /// The data and its tasks.
     pub data: ExperimentData,
-    /// Every branch's stages as `(layers, channels)` ([`SmallCnnConfig`]).
-    pub stages: Vec<(usize, usize)>,
-    /// The candidate edges.
-    pub rule: EdgeRule,
-    /// The fusion at every node of the searched supernet.
-    pub fusion: FusionConfig,
-    /// The fusion of the NDDR-CNN and all-edges baselines (the reference uses (0.9, 0.1)).
-    pub baseline_fusion: FusionConfig,
-    /// The search (and, with the same steps and batch, every baseline's training).
-    pub search: SearchConfig,
-    /// The baselines to train; the single-task one is needed for the Delta.
-    pub baselines: Vec<Baseline>,
-    /// Seed of the scenes and the initial weights.
-    pub seed: u64,
-    /// Images per evaluation batch.
-    pub eval_batch: usize,
-    /// How many seeds every method runs on: seed number `i` starts from the initial weights
-    /// of `seed + i` and searches (or trains) with `search.seed + i`; the data are those of
-    /// `seed` for all, loaded once.
-    #[serde(default = "one")]
-    pub seeds: usize,
-    /// The cost-aware search, run as a second searched row beside the reference one
-    /// ([`COST_AWARE`]); weight 0 leaves the row out.
-    #[serde(default)]
-    pub cost_aware: CostPenalty,
-    /// The architecture warm-up ([`SearchConfig::architecture_warmup`]) of the cost-aware
-    /// row and the sweep: the penalty needs informative task gradients to trade against.
-    #[serde(default = "default_cost_aware_warmup")]
-    pub cost_aware_warmup: f64,
-    /// Weights `mu` of a sweep of the cost-aware search (on the first seed, priced as
-    /// `cost_aware`, with its warm-up; 0 is the warm-up alone), for the Pareto picture; empty
-    /// for none.
-    #[serde(default)]
-    pub sweep: Vec<f64>,
-}
-
-fn default_cost_aware_warmup() -> f64 {
-    0.1
-}
-
-fn one() -> usize {
-    1
+    /// Every branch's stages ([`SmallCnnConfig::stages`]).
+    pub stages: Vec<Stage>,
+    /// How every method is set up (saved flattened into `run.json`).
+    #[serde(flatten)]
+    pub settings: RunSettings,
 }
 
 /// One setting of an experiment's cost sweep and what it gave (first seed).
@@ -153,7 +115,7 @@ pub struct SweepPoint {
 impl Experiment {
     /// The default run of `examples/search.rs`: segmentation and normals on 36 x 48 scenes,
     /// small three-stage branches, the reference's rule and search settings scaled to a short
-    /// run (see [`Experiment::short_search`]), every baseline.
+    /// run ([`SearchConfig::short`]), every baseline.
     pub fn two_tasks() -> Self {
         Self {
             data: ExperimentData::Scenes {
@@ -163,55 +125,8 @@ impl Experiment {
                 width: 48,
                 targets: vec![SceneTarget::Segmentation, SceneTarget::Normals],
             },
-            stages: vec![(2, 16), (2, 32), (2, 48)],
-            rule: EdgeRule::same_stage(),
-            fusion: FusionConfig::nddr(1.0, 0.0),
-            baseline_fusion: FusionConfig::nddr(0.9, 0.1),
-            search: Self::short_search(800, 0),
-            baselines: Baseline::ALL.to_vec(),
-            seed: 0,
-            eval_batch: 50,
-            seeds: 1,
-            cost_aware: CostPenalty::default(),
-            cost_aware_warmup: default_cost_aware_warmup(),
-            sweep: Vec::new(),
-        }
-    }
-
-    /// The reference's search settings for a run of `steps` iterations instead of 20001, on
-    /// branches trained from scratch: batch 8, the same optimisers, schedules, entropy weight
-    /// and temperature, with the learning rates raised for the shorter run (weights 0.01 with
-    /// fusions x10, logits 0.01), the entropy weight ramped in (so the task losses steer the
-    /// logits first), equal task weights, and flips as the only augmentation.
-    ///
-    /// The reference's x10 / x20 learning rates of the last classifier are dropped (x1): they
-    /// suit fine-tuning pretrained branches under a fresh classifier, but from scratch they
-    /// inflate the normals head's output norm, and the scale-invariant cosine loss then all
-    /// but stops learning (measured on 48 x 64 scenes, single-task normals after 1200 steps:
-    /// 47 degrees mean error with x10, 29 with x1).
-    pub fn short_search(steps: usize, seed: u64) -> SearchConfig {
-        SearchConfig {
-            steps,
-            batch_size: 8,
-            seed,
-            weights: WeightOptimizerConfig {
-                learning_rate: 0.01,
-                fusion_multiplier: 10.0,
-                classifier_weight_multiplier: 1.0,
-                classifier_bias_multiplier: 1.0,
-                ..Default::default()
-            },
-            architecture: ArchitectureOptimizerConfig {
-                learning_rate: 0.01,
-                ..Default::default()
-            },
-            entropy_schedule: EntropySchedule::LinearRamp,
-            record_logits_every: (steps / 200).max(1),
-            augmentation: crate::data::Augmentation {
-                flip: true,
-                ..Default::default()
-            },
-            ..SearchConfig::default()
+            stages: Stage::pyramid(&[(2, 16), (2, 32), (2, 48)]),
+            settings: RunSettings::new(SearchConfig::short(800)),
         }
     }
 
@@ -293,29 +208,8 @@ impl Experiment {
 
     /// Fresh branches, one per task, drawn from the experiment's seed (the same for every
     /// method, so all start from the same weights).
-    pub fn branches(&self, device: &Device) -> Result<Vec<SmallCnn>> {
-        self.branches_for_seed(device, 0)
-    }
-
-    /// The seeds of the runs, `seed, seed + 1, ...` ([`Experiment::seeds`] of them).
-    pub fn seed_list(&self) -> Vec<u64> {
-        (0..self.seeds as u64)
-            .map(|i| self.seed.wrapping_add(i))
-            .collect()
-    }
-
-    /// The branches of seed number `index` (drawn from `seed + index`).
-    pub fn branches_for_seed(&self, device: &Device, index: usize) -> Result<Vec<SmallCnn>> {
-        let mut rng = SeededRng::new(self.seed.wrapping_add(index as u64));
-        self.task_specs()
-            .iter()
-            .map(|(_, task, head)| {
-                let mut config =
-                    SmallCnnConfig::new(self.input_channels(), self.stages.clone(), task.outputs());
-                config.head = *head;
-                config.init(&mut rng, device)
-            })
-            .collect()
+    pub fn initial_branches(&self, device: &Device) -> Result<Vec<SmallCnn>> {
+        Problem::branches(self, &mut SeededRng::new(self.settings.seed), device)
     }
 
     /// Channels of the input images (1 for MultiFashion, 3 otherwise).
@@ -344,20 +238,26 @@ impl Experiment {
                     )
                 };
                 Ok((
-                    Box::new(scenes(*train, self.seed.wrapping_mul(2).wrapping_add(1))?),
-                    Box::new(scenes(*test, self.seed.wrapping_mul(2).wrapping_add(2))?),
+                    Box::new(scenes(
+                        *train,
+                        self.settings.seed.wrapping_mul(2).wrapping_add(1),
+                    )?),
+                    Box::new(scenes(
+                        *test,
+                        self.settings.seed.wrapping_mul(2).wrapping_add(2),
+                    )?),
                 ))
             }
             ExperimentData::MultiFashion { dir, train, test } => Ok((
                 Box::new(multi_fashion(
                     &FashionMnist::open(dir, "train")?,
                     *train,
-                    self.seed,
+                    self.settings.seed,
                 )?),
                 Box::new(multi_fashion(
                     &FashionMnist::open(dir, "t10k")?,
                     *test,
-                    self.seed.wrapping_add(1),
+                    self.settings.seed.wrapping_add(1),
                 )?),
             )),
             ExperimentData::Taskonomy { train, test } => {
@@ -375,64 +275,16 @@ impl Experiment {
         }
     }
 
-    /// The supernet of seed number `index`.
-    fn supernet(&self, device: &Device, index: usize) -> Result<Supernet<SmallCnn>> {
-        let branches = self.branches_for_seed(device, index)?;
-        let names = self.task_names();
-        let described: Vec<_> = branches
-            .iter()
-            .zip(&names)
-            .map(|(b, n)| b.describe(n))
-            .collect();
-        let space = SearchSpace::from_branches(&described, self.rule.clone())?;
-        let seed = self.seed.wrapping_add(index as u64);
-        Supernet::new(&space, branches, self.fusion, seed, device)
-    }
-
     /// Checks what a run needs before it starts.
     ///
     /// # Errors
-    /// No single-task baseline (every Delta is measured against it), no seed, an invalid
-    /// search configuration or cost penalty, or a sweep weight that is not finite and positive.
+    /// Invalid settings ([`RunSettings::validate`]).
     pub fn validate(&self) -> Result<()> {
-        if !self.baselines.contains(&Baseline::SingleTask) {
-            return Err(Error::config(
-                "baselines",
-                "the single-task baseline is needed: every Delta is measured against it",
-            ));
-        }
-        if self.seeds == 0 {
-            return Err(Error::config("seeds", "at least 1"));
-        }
-        if self.eval_batch == 0 {
-            return Err(Error::config("eval_batch", "at least 1"));
-        }
-        let tasks = self.task_names().len();
-        self.search.validate(tasks)?;
-        SearchConfig {
-            cost_penalty: self.cost_aware.clone(),
-            architecture_warmup: self.cost_aware_warmup,
-            ..self.search.clone()
-        }
-        .validate(tasks)
-        .map_err(|e| Error::config("cost_aware", e.to_string()))?;
-        if self.sweep.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
-            return Err(Error::config(
-                "sweep",
-                "every weight must be finite and non-negative",
-            ));
-        }
-        Ok(())
+        self.settings.validate(self.task_specs().len())
     }
 
-    /// Runs every method on every seed and writes into `out`: `run.json` (this experiment);
-    /// for the first seed's search `architecture.json`, `architecture.svg`,
-    /// `architecture.dot`, `logits.svg`, `history.json` and `derived.safetensors` (the same
-    /// with a `cost-aware-` prefix for the cost-aware search); `results.json` (every seed's
-    /// table and their summary), `results.txt` (the summary: mean ± std per method),
-    /// `architectures.json` (every searched architecture, per method and seed), `sweep.json` and `pareto.svg` (Delta against fusion MACs, every method on every seed,
-    /// the sweep as a line). `device` must be an autodiff device; `events` hears about each stage and
-    /// iteration (for progress bars).
+    /// Runs every method on every seed ([`RunSettings::run`]), with this experiment saved as
+    /// `run.json` beside the results (for [`evaluate_saved`]).
     ///
     /// # Errors
     /// An invalid experiment, a failed search or training, or a file that cannot be written.
@@ -440,13 +292,54 @@ impl Experiment {
         &self,
         out: &Path,
         device: &Device,
-        mut events: impl FnMut(Event<'_>),
+        events: impl FnMut(Event<'_>),
     ) -> Result<ExperimentReport> {
-        runner::run(self, out, device, &mut events)
+        self.validate()?;
+        io::write_json(&out.join("run.json"), self)?;
+        self.settings.run(self, out, device, events)
+    }
+
+    /// Runs the ablations ([`RunSettings::ablations`]) on this experiment's problem.
+    ///
+    /// # Errors
+    /// As [`RunSettings::ablations`].
+    pub fn ablations(
+        &self,
+        ablations: &[(String, Vec<AblationVariant>)],
+        device: &Device,
+        events: impl FnMut(Event<'_>),
+    ) -> Result<Vec<AblationTable>> {
+        self.settings.ablations(self, ablations, device, events)
     }
 }
 
-/// Progress of a [`Experiment::run`].
+/// The built-in data with [`SmallCnn`] branches of [`Experiment::stages`], one per task, each
+/// with the head its task needs.
+impl Problem for Experiment {
+    type Branch = SmallCnn;
+
+    fn tasks(&self) -> Vec<Box<dyn Task>> {
+        Experiment::tasks(self)
+    }
+
+    fn datasets(&self) -> Result<(Box<dyn MultiTaskDataset>, Box<dyn MultiTaskDataset>)> {
+        Experiment::datasets(self)
+    }
+
+    fn branches(&self, rng: &mut SeededRng, device: &Device) -> Result<Vec<SmallCnn>> {
+        self.task_specs()
+            .iter()
+            .map(|(_, task, head)| {
+                let mut config =
+                    SmallCnnConfig::new(self.input_channels(), self.stages.clone(), task.outputs());
+                config.head = *head;
+                config.init(rng, device)
+            })
+            .collect()
+    }
+}
+
+/// Progress of a run ([`RunSettings::run`]).
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A method starts (the search, then each baseline).
@@ -457,7 +350,7 @@ pub enum Event<'a> {
     Train(&'a TrainLog),
 }
 
-/// The outcome of a [`Experiment::run`].
+/// The outcome of a run ([`RunSettings::run`]).
 #[derive(Clone, Debug)]
 pub struct ExperimentReport {
     /// Every method's metrics and Delta on the first seed.
@@ -554,11 +447,16 @@ pub fn evaluate_saved(dir: &Path, device: &Device) -> Result<Evaluation> {
     let architecture = Architecture::load(dir.join("architecture.json"))?;
     let net = Supernet::derived_from(
         &architecture,
-        experiment.branches(device)?,
-        experiment.fusion,
+        experiment.initial_branches(device)?,
+        experiment.settings.fusion,
         device,
     )?
     .load_weights(dir.join("derived.safetensors"))?;
     let (_, test_set) = experiment.datasets()?;
-    evaluate_network(&net, &experiment.tasks(), &*test_set, experiment.eval_batch)
+    evaluate_network(
+        &net,
+        &experiment.tasks(),
+        &*test_set,
+        experiment.settings.eval_batch,
+    )
 }

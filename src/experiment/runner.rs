@@ -1,16 +1,18 @@
-//! [`Experiment::run`]: every method on every seed over data loaded once, the per-seed tables
-//! and their summary, the pictures and the saved run.
+//! [`RunSettings::run`]: every method on every seed of a [`Problem`] over data loaded once, the
+//! per-seed tables and their summary, the pictures and the saved run.
 
 use std::path::Path;
 use std::time::Instant;
 
 use burn::tensor::Device;
 
+use super::problem::{branches_for_seed, supernet, task_names};
 use super::{
-    COST_AWARE, Event, Experiment, ExperimentReport, SEARCHED, SearchedArchitecture, SweepPoint,
+    COST_AWARE, Event, ExperimentReport, Problem, RunSettings, SEARCHED, SearchedArchitecture,
+    SweepPoint,
 };
 use crate::arch::Architecture;
-use crate::branch::SmallCnn;
+use crate::branch::TaskBranch;
 use crate::cost::CostSummary;
 use crate::data::MultiTaskDataset;
 use crate::metrics::{DeltaConvention, multi_task_delta};
@@ -33,8 +35,9 @@ struct MethodRun {
 }
 
 /// What a run reads and shares across methods and seeds.
-struct Shared<'a> {
-    experiment: &'a Experiment,
+struct Shared<'a, P> {
+    settings: &'a RunSettings,
+    problem: &'a P,
     device: &'a Device,
     tasks: Vec<Box<dyn Task>>,
     train: &'a dyn MultiTaskDataset,
@@ -43,29 +46,32 @@ struct Shared<'a> {
     input: [usize; 2],
 }
 
-pub(super) fn run(
-    experiment: &Experiment,
+pub(super) fn run<P: Problem>(
+    settings: &RunSettings,
+    problem: &P,
     out: &Path,
     device: &Device,
     events: &mut dyn FnMut(Event<'_>),
 ) -> Result<ExperimentReport> {
-    experiment.validate()?;
-    io::write_json(&out.join("run.json"), experiment)?;
-    let (train_set, test_set) = experiment.datasets()?;
+    let tasks = problem.tasks();
+    settings.validate(tasks.len())?;
+    io::write_json(&out.join("settings.json"), settings)?;
+    let (train_set, test_set) = problem.datasets()?;
     let image = test_set.sample(0)?.image;
     let shared = Shared {
-        experiment,
+        settings,
+        problem,
         device,
-        tasks: experiment.tasks(),
+        tasks,
         train: &*train_set,
         test: &*test_set,
         input: [image.height, image.width],
     };
-    let seeds = experiment.seed_list();
+    let seeds = settings.seed_list();
     let mut tables = Vec::with_capacity(seeds.len());
     let mut first: Option<(Architecture, Vec<IterationLog>)> = None;
     let mut architectures = Vec::new();
-    let mut found = |method: &str, seed: u64, outcome: &SearchOutcome<SmallCnn>| {
+    let mut found = |method: &str, seed: u64, outcome: &SearchOutcome<P::Branch>| {
         architectures.push(SearchedArchitecture {
             method: method.to_string(),
             seed,
@@ -86,9 +92,9 @@ pub(super) fn run(
             write_search(out, "", &outcome)?;
             first = Some((outcome.architecture.clone(), outcome.history.clone()));
         }
-        if experiment.cost_aware.is_on() {
+        if settings.cost_aware.is_on() {
             events(Event::Stage(&label(COST_AWARE)));
-            let penalty = experiment.cost_aware.clone();
+            let penalty = settings.cost_aware.clone();
             let (run, outcome) = shared.search(COST_AWARE, index, Some(penalty), events)?;
             found(COST_AWARE, seed, &outcome);
             searched.push(run);
@@ -98,7 +104,7 @@ pub(super) fn run(
         }
         // Rows: the baselines, then the searched networks.
         let mut runs = Vec::new();
-        for &baseline in &experiment.baselines {
+        for &baseline in &settings.baselines {
             events(Event::Stage(&label(baseline.name())));
             runs.push(shared.baseline(baseline, index, events)?);
         }
@@ -166,7 +172,7 @@ fn table(runs: Vec<MethodRun>) -> Result<ResultsTable> {
 
 /// Writes a search's files, their names starting with `prefix`: the architecture (JSON, SVG,
 /// DOT), the logit trajectories, the history and the derived network's weights.
-fn write_search(out: &Path, prefix: &str, outcome: &SearchOutcome<SmallCnn>) -> Result<()> {
+fn write_search<B: TaskBranch>(out: &Path, prefix: &str, outcome: &SearchOutcome<B>) -> Result<()> {
     let file = |name: &str| out.join(format!("{prefix}{name}"));
     outcome.architecture.save(file("architecture.json"))?;
     let architecture = &outcome.architecture;
@@ -179,21 +185,17 @@ fn write_search(out: &Path, prefix: &str, outcome: &SearchOutcome<SmallCnn>) -> 
     derived.save_weights(file("derived.safetensors"))
 }
 
-impl Shared<'_> {
-    /// The search configuration of seed number `index`: the experiment's, its seed moved on;
-    /// with a `penalty`, the cost-aware search (that penalty and the experiment's
-    /// cost-aware warm-up).
+impl<P: Problem> Shared<'_, P> {
+    /// The search configuration of seed number `index`: the settings', its seed moved on;
+    /// with a `penalty`, the cost-aware search (that penalty and the settings' cost-aware
+    /// warm-up).
     fn search_config(&self, index: usize, penalty: Option<CostPenalty>) -> SearchConfig {
-        let base = &self.experiment.search;
-        let config = SearchConfig {
-            seed: base.seed.wrapping_add(index as u64),
-            ..base.clone()
-        };
+        let config = self.settings.search_for_seed(index);
         match penalty {
             None => config,
             Some(cost_penalty) => SearchConfig {
                 cost_penalty,
-                architecture_warmup: self.experiment.cost_aware_warmup,
+                architecture_warmup: self.settings.cost_aware_warmup,
                 ..config
             },
         }
@@ -206,9 +208,17 @@ impl Shared<'_> {
         index: usize,
         penalty: Option<CostPenalty>,
         events: &mut dyn FnMut(Event<'_>),
-    ) -> Result<(MethodRun, SearchOutcome<SmallCnn>)> {
+    ) -> Result<(MethodRun, SearchOutcome<P::Branch>)> {
         let start = Instant::now();
-        let net = self.experiment.supernet(self.device, index)?;
+        let (settings, problem, tasks) = (self.settings, self.problem, &self.tasks);
+        let net = supernet(
+            problem,
+            settings,
+            tasks,
+            self.device,
+            index,
+            settings.fusion,
+        )?;
         let config = self.search_config(index, penalty);
         let outcome = Search::new(config).run_observed(net, &self.tasks, self.train, |log| {
             events(Event::Search(log))
@@ -226,7 +236,7 @@ impl Shared<'_> {
     }
 
     fn eval_batch(&self) -> usize {
-        self.experiment.eval_batch
+        self.settings.eval_batch
     }
 
     /// A baseline trained from seed `index`'s initial weights with the search's budget.
@@ -236,16 +246,16 @@ impl Shared<'_> {
         index: usize,
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<MethodRun> {
-        let experiment = self.experiment;
+        let settings = self.settings;
         let start = Instant::now();
         let mut observe = |log: &TrainLog| events(Event::Train(log));
-        let branches = experiment.branches_for_seed(self.device, index)?;
-        let names = experiment.task_names();
-        let config = self.search_config(index, None);
-        let seed = experiment.seed.wrapping_add(index as u64);
-        let fusion = experiment.baseline_fusion;
         let (tasks, train_set, device) = (&self.tasks, self.train, self.device);
-        let supernet = |net: Supernet<SmallCnn>, observe: &mut dyn FnMut(&TrainLog)| {
+        let branches = branches_for_seed(self.problem, settings, tasks, device, index)?;
+        let names = task_names(tasks);
+        let config = self.search_config(index, None);
+        let seed = settings.seed.wrapping_add(index as u64);
+        let fusion = settings.baseline_fusion;
+        let supernet = |net: Supernet<P::Branch>, observe: &mut dyn FnMut(&TrainLog)| {
             let trained = train(net, tasks, train_set, &config, observe)?;
             let evaluation =
                 evaluate_network(&trained.network, tasks, self.test, self.eval_batch())?;
@@ -274,7 +284,7 @@ impl Shared<'_> {
                 baselines::all_edges(
                     branches,
                     &names,
-                    experiment.rule.clone(),
+                    settings.rule.clone(),
                     fusion,
                     seed,
                     device,
@@ -290,7 +300,7 @@ impl Shared<'_> {
         })
     }
 
-    /// The cost-aware search at every weight of the experiment's sweep, on the first seed,
+    /// The cost-aware search at every weight of the settings' sweep, on the first seed,
     /// each point's Delta against that seed's single-task baseline (`first`).
     fn sweep(
         &self,
@@ -301,12 +311,12 @@ impl Shared<'_> {
             .row(Baseline::SingleTask.name())
             .ok_or_else(|| Error::config("baselines", "the single-task baseline is needed"))?;
         let mut points = Vec::new();
-        for &weight in &self.experiment.sweep {
+        for &weight in &self.settings.sweep {
             let name = format!("{COST_AWARE} mu {weight}");
             events(Event::Stage(&name));
             let penalty = CostPenalty {
                 weight,
-                ..self.experiment.cost_aware.clone()
+                ..self.settings.cost_aware.clone()
             };
             let (run, outcome) = self.search(&name, 0, Some(penalty.clone()), events)?;
             let delta = multi_task_delta(

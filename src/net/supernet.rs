@@ -472,12 +472,13 @@ mod tests {
     use crate::branch::{SmallCnn, SmallCnnConfig};
     use crate::rng::SeededRng;
     use crate::space::EdgeRule;
+    use crate::space::Stage;
 
     fn branches(device: &Device, stages: Vec<(usize, usize)>, n: usize) -> Vec<SmallCnn> {
         let mut rng = SeededRng::new(1);
         (0..n)
             .map(|_| {
-                SmallCnnConfig::new(3, stages.clone(), 2)
+                SmallCnnConfig::new(3, Stage::pyramid(&stages), 2)
                     .init(&mut rng, device)
                     .unwrap()
             })

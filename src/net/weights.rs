@@ -109,6 +109,7 @@ mod tests {
     use crate::branch::{SmallCnn, SmallCnnConfig};
     use crate::fusion::FusionConfig;
     use crate::rng::SeededRng;
+    use crate::space::Stage;
     use crate::space::{EdgeRule, SearchSpace};
     use burn::tensor::{Device, Tensor};
 
@@ -117,7 +118,7 @@ mod tests {
         let mut rng = SeededRng::new(seed);
         let branches: Vec<SmallCnn> = (0..2)
             .map(|_| {
-                SmallCnnConfig::new(3, vec![(2, 4)], 2)
+                SmallCnnConfig::new(3, Stage::pyramid(&[(2, 4)]), 2)
                     .init(&mut rng, &device)
                     .unwrap()
             })

@@ -452,11 +452,12 @@ fn place_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::space::Stage;
     use crate::space::{BranchDescription, EdgeRule, SearchSpace};
 
     #[test]
     fn trajectories_plot_every_edge() {
-        let b = |t: &str| BranchDescription::from_stages(t, &[(2, 8, 1)]);
+        let b = |t: &str| BranchDescription::from_stages(t, &[Stage::new(2, 8, 1)]);
         let space = SearchSpace::from_branches(&[b("a"), b("b")], EdgeRule::same_stage()).unwrap();
         let arch = Architecture::from_logits(&space, &[3.0, -2.0, 0.5, -0.1, 4.0, -5.0]).unwrap();
         let history: Vec<IterationLog> = (0..3)
@@ -606,7 +607,16 @@ mod tests {
     #[test]
     #[ignore = "writes both plots to the temporary folder to look at; run by hand"]
     fn dump() {
-        let b = |t: &str| BranchDescription::from_stages(t, &[(2, 8, 1), (2, 8, 2), (2, 8, 2)]);
+        let b = |t: &str| {
+            BranchDescription::from_stages(
+                t,
+                &[
+                    Stage::new(2, 8, 1),
+                    Stage::new(2, 8, 2),
+                    Stage::new(2, 8, 2),
+                ],
+            )
+        };
         let space = SearchSpace::from_branches(
             &[b("seg"), b("normal"), b("material")],
             EdgeRule::same_stage(),

@@ -213,6 +213,7 @@ mod tests {
     use crate::branch::{SmallCnn, SmallCnnConfig};
     use crate::fusion::FusionConfig;
     use crate::rng::SeededRng;
+    use crate::space::Stage;
     use crate::space::{EdgeRule, SearchSpace};
     use burn::tensor::{Device, Tensor};
 
@@ -221,7 +222,7 @@ mod tests {
         let mut rng = SeededRng::new(0);
         let branches: Vec<SmallCnn> = (0..2)
             .map(|_| {
-                SmallCnnConfig::new(2, vec![(2, 4)], 3)
+                SmallCnnConfig::new(2, Stage::pyramid(&[(2, 4)]), 3)
                     .init(&mut rng, &device)
                     .unwrap()
             })

@@ -5,14 +5,12 @@
 //! the supernet's schedule) reads the graph from a [`SearchSpace`] and never re-derives it.
 //!
 //! ```
-//! use mtl_nas::space::{BranchDescription, EdgeRule, SearchSpace};
+//! use mtl_nas::space::{BranchDescription, EdgeRule, SearchSpace, Stage};
 //!
 //! // VGG-16's 13 conv layers: blocks of 2, 2, 3, 3, 3 layers.
 //! let vgg = |task: &str| {
-//!     BranchDescription::from_stages(
-//!         task,
-//!         &[(2, 64, 1), (2, 128, 2), (3, 256, 4), (3, 512, 8), (3, 512, 8)],
-//!     )
+//!     let stages = [(2, 64, 1), (2, 128, 2), (3, 256, 4), (3, 512, 8), (3, 512, 8)];
+//!     BranchDescription::from_stages(task, &stages.map(|(l, c, s)| Stage::new(l, c, s)))
 //! };
 //! let space = SearchSpace::from_branches(&[vgg("seg"), vgg("normal")], EdgeRule::same_stage())?;
 //! assert_eq!(space.num_edges(), 48); // 24 per direction, as in the reference
@@ -43,6 +41,38 @@ pub struct NodeDescription {
     pub stride: usize,
 }
 
+/// One stage of a branch: `layers` consecutive layers (nodes) with the same channels and
+/// stride. The one stage type of the crate: [`BranchDescription::from_stages`] and
+/// [`SmallCnnConfig`](crate::branch::SmallCnnConfig) both take these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Stage {
+    /// Layers (nodes) in the stage.
+    pub layers: usize,
+    /// Channels of every layer's feature map.
+    pub channels: usize,
+    /// Spatial stride of the stage's feature maps relative to the input image.
+    pub stride: usize,
+}
+
+impl Stage {
+    /// A stage of `layers` layers of `channels` channels at `stride`.
+    pub const fn new(layers: usize, channels: usize, stride: usize) -> Self {
+        Self {
+            layers,
+            channels,
+            stride,
+        }
+    }
+
+    /// Stages given as `(layers, channels)` whose strides double from 1: stage `k` at stride
+    /// `2^k`, a 2x downsampling before every stage but the first.
+    pub fn pyramid(stages: &[(usize, usize)]) -> Vec<Stage> {
+        (stages.iter().enumerate())
+            .map(|(k, &(layers, channels))| Stage::new(layers, channels, 1 << k.min(63)))
+            .collect()
+    }
+}
+
 /// What a branch (one task's network) tells the search space about itself: its task name and
 /// its nodes, in the order they are computed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,20 +92,29 @@ impl BranchDescription {
         }
     }
 
-    /// A description from stages given as `(layers, channels, stride)`: every layer of a stage
-    /// shares its channels and stride. VGG-16 is
-    /// `[(2, 64, 1), (2, 128, 2), (3, 256, 4), (3, 512, 8), (3, 512, 8)]`.
-    pub fn from_stages(task: impl Into<String>, stages: &[(usize, usize, usize)]) -> Self {
+    /// A description from stages: every layer of a stage shares its channels and stride.
+    /// VGG-16 is `[(2, 64, 1), (2, 128, 2), (3, 256, 4), (3, 512, 8), (3, 512, 8)]` as
+    /// [`Stage::new`]`(layers, channels, stride)`.
+    pub fn from_stages(task: impl Into<String>, stages: &[Stage]) -> Self {
         let nodes = stages
             .iter()
             .enumerate()
-            .flat_map(|(stage, &(layers, channels, stride))| {
-                (0..layers).map(move |_| NodeDescription {
+            .flat_map(
+                |(
                     stage,
-                    channels,
-                    stride,
-                })
-            })
+                    &Stage {
+                        layers,
+                        channels,
+                        stride,
+                    },
+                )| {
+                    (0..layers).map(move |_| NodeDescription {
+                        stage,
+                        channels,
+                        stride,
+                    })
+                },
+            )
             .collect();
         Self::new(task, nodes)
     }
@@ -594,11 +633,11 @@ mod tests {
         BranchDescription::from_stages(
             task,
             &[
-                (2, 64, 1),
-                (2, 128, 2),
-                (3, 256, 4),
-                (3, 512, 8),
-                (3, 512, 8),
+                Stage::new(2, 64, 1),
+                Stage::new(2, 128, 2),
+                Stage::new(3, 256, 4),
+                Stage::new(3, 512, 8),
+                Stage::new(3, 512, 8),
             ],
         )
     }
@@ -733,8 +772,8 @@ mod tests {
     #[test]
     fn a_deeper_source_in_a_shorter_branch_is_scheduled() {
         // a has 2 nodes, b has 4. b[3] -> a[1] is computable: a[1]'s fusion waits for b[3].
-        let a = BranchDescription::from_stages("a", &[(2, 8, 1)]);
-        let b = BranchDescription::from_stages("b", &[(4, 8, 1)]);
+        let a = BranchDescription::from_stages("a", &[Stage::new(2, 8, 1)]);
+        let b = BranchDescription::from_stages("b", &[Stage::new(4, 8, 1)]);
         let rule = EdgeRule::explicit(vec![FusionEdge::new(NodeId::new(1, 3), NodeId::new(0, 1))]);
         let space = SearchSpace::from_branches(&[a, b], rule).unwrap();
         let pos = |s: ScheduleStep| space.schedule().iter().position(|&x| x == s).unwrap();
