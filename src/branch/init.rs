@@ -41,9 +41,10 @@ pub fn normal<const D: usize>(
     rng: &mut impl Rng,
     device: &Device,
 ) -> Result<Param<Tensor<D>>> {
+    // rand_distr 0.6 accepts a negative std: refuse it here.
     let normal = Normal::new(0.0, std)
         .ok()
-        .filter(|_| std.is_finite())
+        .filter(|_| std.is_finite() && std >= 0.0)
         .ok_or_else(|| {
             Error::config(
                 "std",

@@ -12,9 +12,10 @@
 //!
 //! ```
 //! use mtl_nas::cost::NetworkCost;
-//! use mtl_nas::space::{BranchDescription, EdgeRule, SearchSpace};
+//! use mtl_nas::space::{BranchDescription, EdgeRule, SearchSpace, Stage};
 //!
-//! let branch = |task: &str| BranchDescription::from_stages(task, &[Stage::new(1, 8, 1), Stage::new(1, 16, 2)]);
+//! let stages = [Stage::new(1, 8, 1), Stage::new(1, 16, 2)];
+//! let branch = |task: &str| BranchDescription::from_stages(task, &stages);
 //! let space = SearchSpace::from_branches(&[branch("a"), branch("b")], EdgeRule::same_stage())?;
 //! // Every edge on; the branches' own layers are not counted (no branch costs given).
 //! let cost = NetworkCost::of(&space, [32, 32], &vec![true; space.num_edges()], &[None, None])?;
