@@ -47,7 +47,7 @@ use crate::{Error, Result, io};
 /// The row name of the searched network in results tables.
 pub const SEARCHED: &str = "MTL-NAS";
 
-/// The row name of the cost-aware search ([`Experiment::cost_aware`]).
+/// The row name of the cost-aware search ([`RunSettings::cost_aware`]).
 pub const COST_AWARE: &str = "MTL-NAS + cost";
 
 /// Where an experiment's data comes from.

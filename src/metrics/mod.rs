@@ -6,7 +6,7 @@ mod confusion;
 mod delta;
 mod errors;
 
-pub use angles::AngleErrors;
+pub use angles::{ANGLE_THRESHOLDS, AngleErrors};
 pub use confusion::ConfusionMatrix;
 pub use delta::{DeltaConvention, multi_task_delta};
 pub use errors::{DepthErrors, ValueErrors};
