@@ -116,17 +116,25 @@ fn read_list(root: &Path, list: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let pairs = parse_list(&text, &list.display().to_string())?;
     for ((image, label), number) in pairs.into_iter().zip(numbered) {
         // The reference appends list paths to the root as plain strings.
-        let image = PathBuf::from(format!("{root}{image}"));
-        let label = PathBuf::from(format!("{root}{label}"));
-        for path in [&image, &label] {
+        let glued = |listed: &str| (PathBuf::from(format!("{root}{listed}")), listed.to_string());
+        let (image, label) = (glued(&image), glued(&label));
+        for (path, listed) in [&image, &label] {
             if !path.is_file() {
+                let hint = match listed.starts_with('/') {
+                    true => String::new(),
+                    false => format!(
+                        " (the list names {listed:?}: list paths are appended to the root as \
+                         they are, so they must start with `/`, as in '/images/0.png')"
+                    ),
+                };
                 return Err(Error::Dataset(format!(
-                    "{} line {number}: {} does not exist",
+                    "{} line {number}: {} does not exist{hint}",
                     list.display(),
                     path.display()
                 )));
             }
         }
+        let ((image, _), (label, _)) = (image, label);
         images.push(image);
         labels.push(label);
     }

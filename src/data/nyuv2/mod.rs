@@ -13,6 +13,9 @@
 //! `root/{train,val}/{image,label,depth,normal}/{i}.npy`, HWC arrays: image in [0, 1], label
 //! with -1 = ignore, depth in metres with 0 = invalid, normals in [-1, 1] with all-zero =
 //! invalid.
+//!
+//! Beyond the layouts' markers, non-finite depth and normals, and normals shorter than 0.5,
+//! are invalid; an image with a non-finite value is an error naming the file and pixel.
 
 use std::path::PathBuf;
 
@@ -60,11 +63,15 @@ pub enum Nyuv2Target {
 /// How the NDDR layout's normal PNGs become vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NormalDecoding {
-    /// `x / 127.5 - 1`: the encoding's inverse (default).
+    /// `x / 127.5 - 1`: the encoding's inverse (default). Besides white, pixels whose vector
+    /// is shorter than 0.5 are invalid: (127, 127, 127), a zero vector, sits on 1-2% of the
+    /// pixels of real frames, which the reference counts as valid. A flip negates x.
     Centred,
     /// The raw 0..255 values, as the reference feeds them to its cosine loss (it L2-normalises
     /// them without re-centring, so every ground-truth normal points into the positive
-    /// octant). Use only to reproduce the reference's numbers.
+    /// octant), with its validity (only white is invalid), as plain dense values: a flip
+    /// mirrors them without negating x, as the reference's `hflip` does. Use only to
+    /// reproduce the reference's numbers.
     ReferenceRaw,
 }
 

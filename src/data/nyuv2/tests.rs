@@ -109,9 +109,86 @@ fn nddr_layout_reads_the_real_formats() {
     })
     .unwrap();
     match &raw.sample(0).unwrap().targets[1] {
-        TargetData::Normals { values, .. } => assert_eq!(values.data[0], 255.0),
+        TargetData::Dense { values, .. } => assert_eq!(values.data[0], 255.0),
         other => panic!("{other:?}"),
     }
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+/// Sample 0's normals after a flip (the first seed whose draw flips the image: its red
+/// channel, 0 60 120 180 along x, then starts at 180).
+fn flipped_normals(data: &Nyuv2) -> TargetData {
+    let flip = Augmentation {
+        flip: true,
+        ..Default::default()
+    };
+    (0..50)
+        .map(|seed| {
+            flip.apply(data.sample(0).unwrap(), &mut SeededRng::new(seed))
+                .unwrap()
+        })
+        .find(|s| s.image.data[0] == 180.0)
+        .expect("some seed flips")
+        .targets
+        .remove(1)
+}
+
+#[test]
+fn normals_mask_zero_vectors_and_flip_as_their_decoding_needs() {
+    let root = temp("nddr-normals");
+    nddr_copy(&root, 1);
+    // Row 0 of the 3 x 4 map: (127, 127, 127) (a zero vector, |n| = 0.0068), white
+    // (invalid), +x (255, 128, 128), +y (128, 255, 128); rows 1-2: +y.
+    let pixels: Vec<u16> = (0..12)
+        .flat_map(|p| match p {
+            0 => [127, 127, 127],
+            1 => [255, 255, 255],
+            2 => [255, 128, 128],
+            _ => [128, 255, 128],
+        })
+        .collect();
+    let path = root.join("normals/0.png");
+    write_png(
+        &path,
+        4,
+        3,
+        png::ColorType::Rgb,
+        png::BitDepth::Eight,
+        &pixels,
+    );
+    let centred = Nyuv2::open(Nyuv2Config::nddr(&root, Nyuv2Split::Train)).unwrap();
+    let TargetData::Normals { valid, .. } = &centred.sample(0).unwrap().targets[1] else {
+        panic!("centred normals are Normals");
+    };
+    let valid = valid.as_ref().unwrap();
+    assert_eq!(&valid[..4], &[false, false, true, true]);
+    assert!(valid[4..].iter().all(|&v| v));
+    // Flipped: row 0 reversed, and x negated: the +x pixel (column 2) now at column 1 is -x.
+    let TargetData::Normals { values, valid } = flipped_normals(&centred) else {
+        panic!("flipped normals are Normals");
+    };
+    assert!(
+        (values.data[1] + 1.0).abs() < 1e-6,
+        "{:?}",
+        &values.data[..4]
+    );
+    assert_eq!(&valid.unwrap()[..4], &[true, true, false, false]);
+    // The reference's raw values: only white is invalid, and a flip mirrors without
+    // negating (its `TF.hflip` on the PNG), so 255 stays 255.
+    let raw = Nyuv2::open(Nyuv2Config {
+        normal_decoding: NormalDecoding::ReferenceRaw,
+        ..Nyuv2Config::nddr(&root, Nyuv2Split::Train)
+    })
+    .unwrap();
+    let TargetData::Dense { valid, .. } = &raw.sample(0).unwrap().targets[1] else {
+        panic!("raw normals are Dense");
+    };
+    assert_eq!(&valid.as_ref().unwrap()[..4], &[true, false, true, true]);
+    let TargetData::Dense { values, .. } = flipped_normals(&raw) else {
+        panic!("flipped raw normals are Dense");
+    };
+    // x channel of row 0 after mirroring: 128 (+y), 255 (+x), 255 (white), 127.
+    assert_eq!(&values.data[..4], &[128.0, 255.0, 255.0, 127.0]);
     std::fs::remove_dir_all(root).unwrap();
 }
 
@@ -145,6 +222,17 @@ fn nddr_errors_name_the_file_and_what_was_expected() {
     let err = open(Nyuv2Config::nddr(&root, Nyuv2Split::Train));
     assert!(
         err.contains("line 1") && err.contains("<image path> <label path>"),
+        "{err}"
+    );
+    // Paths without the leading `/` glue onto the root's name: the error says why.
+    std::fs::write(
+        root.join("list/training_seg.txt"),
+        "images/0.png labels/0.png\n",
+    )
+    .unwrap();
+    let err = open(Nyuv2Config::nddr(&root, Nyuv2Split::Train));
+    assert!(
+        err.contains("\"images/0.png\"") && err.contains("must start with `/`"),
         "{err}"
     );
     // A label out of range.
@@ -321,6 +409,34 @@ fn mtan_layout_reads_fortran_arrays_and_invalid_markers() {
         }
         other => panic!("{other:?}"),
     }
+    // A NaN normal is invalid and stored as 0 (a NaN times a 0 mask is still NaN).
+    let file = |d: &str| root.join("train").join(d).join("0.npy");
+    let mut n: Vec<f32> = (0..h * w).flat_map(|_| [0.0, 0.0, 1.0]).collect();
+    n[3] = f32::NAN;
+    write_npy(&file("normal"), "<f4", false, &[h, w, 3], &f32_bytes(&n));
+    match &data.sample(0).unwrap().targets[2] {
+        TargetData::Normals { values, valid } => {
+            assert_eq!(valid.as_ref().unwrap()[..2], [true, false]);
+            assert_eq!(values.data[1], 0.0);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A NaN in an image is refused, with the file and the pixel.
+    let mut image: Vec<f32> = vec![0.5; h * w * 3];
+    image[3 * 4 + 2] = f32::INFINITY;
+    write_npy(&file("image"), "<f4", false, &[h, w, 3], &f32_bytes(&image));
+    let err = data.sample(0).unwrap_err().to_string();
+    assert!(
+        err.contains("image/0.npy") && err.contains("row 1, column 1 (channel 2)"),
+        "{err}"
+    );
+    write_npy(
+        &file("image"),
+        "<f4",
+        false,
+        &[h, w, 3],
+        &f32_bytes(&[0.5; 18]),
+    );
     // Augmented batches keep every target the image's size.
     let aug = Augmentation {
         scale: Some((1.5, 1.5)),
