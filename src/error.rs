@@ -90,6 +90,14 @@ pub enum Error {
     /// A dataset cannot provide what was asked for.
     #[error("dataset: {0}")]
     Dataset(String),
+    /// A folder to write into cannot be created.
+    #[error("{path}: cannot create the folder: {source}")]
+    CreateFolder {
+        /// The folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -14,7 +14,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         source,
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(io)?;
+        fs::create_dir_all(parent).map_err(|source| Error::CreateFolder {
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
     let temporary = temporary_path(path);
     let result = (|| {
@@ -74,6 +77,15 @@ mod tests {
         assert_eq!(leftovers, 1);
         let err = read_json::<Vec<i32>>(&dir.join("missing.json")).unwrap_err();
         assert!(err.to_string().contains("missing.json"));
+        // A folder under a file cannot be created: the error names the folder, not the file.
+        let err = write_json(&path.join("run/config.json"), &1)
+            .unwrap_err()
+            .to_string();
+        let folder = path.join("run").display().to_string();
+        assert!(
+            err.starts_with(&format!("{folder}: cannot create the folder")),
+            "{err}"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -318,6 +318,19 @@ fn cases() -> Vec<Case> {
             }),
         ),
         (
+            "checkpoint file that does not exist",
+            "does not exist; expected a PyTorch checkpoint",
+            Box::new(|d| Checkpoint::open(d.join("missing.pth")).map(|_| ())),
+        ),
+        (
+            "output folder that cannot be created (a file is in the way)",
+            "cannot create the folder",
+            Box::new(|d| {
+                std::fs::write(d.join("runs"), b"a file").unwrap();
+                mtl_nas::io::write_json(&d.join("runs/search/run.json"), &1)
+            }),
+        ),
+        (
             "zero batch size",
             "`batch_size`: must be at least 1",
             Box::new(|_| {

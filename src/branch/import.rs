@@ -42,6 +42,17 @@ impl Checkpoint {
         let is_safetensors = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+        if !path.is_file() {
+            let expected = match is_safetensors {
+                true => "a .safetensors file",
+                false => "a PyTorch checkpoint (torch.save of a state dict, .pth)",
+            };
+            let found = match path.exists() {
+                true => "is not a file",
+                false => "does not exist",
+            };
+            return Err(fail(format!("{found}; expected {expected}")));
+        }
         let mut tensors = BTreeMap::new();
         if is_safetensors {
             let bytes = std::fs::read(&path).map_err(|e| fail(e.to_string()))?;
