@@ -21,7 +21,7 @@ use clap::{Parser, ValueEnum};
 use mtl_nas::branch::{
     Checkpoint, ClassifierImport, ImportWeights, Vgg16LargeFov, Vgg16LargeFovConfig, WeightLayout,
 };
-use mtl_nas::data::{Nyuv2, Nyuv2Config, Nyuv2Split, Nyuv2Target};
+use mtl_nas::data::{Nyuv2, Nyuv2Config, Nyuv2Split, Nyuv2Target, check_samples};
 use mtl_nas::device::device_from_name;
 use mtl_nas::experiment::Progress;
 use mtl_nas::prelude::*;
@@ -132,6 +132,13 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         train.len(),
         test.len()
     );
+    // Every file of both splits decoded and checked now, not after the search.
+    let mut progress = Progress::new(1);
+    for (set, data) in [("training set", &train), ("test set", &test)] {
+        progress.stage(&format!("checking the {set}"));
+        check_samples(data, set, |done, total| progress.check(done, total))?;
+    }
+    progress.finish();
 
     let mut rng = SeededRng::new(args.seed);
     let branch = |outputs: usize, weights: &Option<PathBuf>, rng: &mut SeededRng| {

@@ -37,15 +37,21 @@ fn the_pipeline_writes_files_that_parse_back() {
     let experiment = tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals]);
     let mut stages = Vec::new();
     let mut iterations = 0;
+    let mut checks = Vec::new();
     let report = experiment
         .run(&out, &device, |event| match event {
             Event::Stage(name) => stages.push(name.to_string()),
             Event::Search(_) | Event::Train(_) => iterations += 1,
+            Event::Check { done, total } => checks.push((done, total)),
         })
         .unwrap();
+    // Every sample of both sets is decoded and checked before the search: 12 and 6 scenes.
+    assert_eq!(checks, [(12, 12), (6, 6)]);
     assert_eq!(
         stages,
         [
+            "checking the training set",
+            "checking the test set",
             SEARCHED,
             "single-task",
             "shared trunk",
@@ -158,7 +164,9 @@ fn seeds_and_the_cost_aware_row_with_their_costs() {
     let mut stages = Vec::new();
     let report = experiment
         .run(&out, &device, |event| {
-            if let Event::Stage(name) = event {
+            if let Event::Stage(name) = event
+                && !name.starts_with("checking")
+            {
                 stages.push(name.to_string())
             }
         })
@@ -236,7 +244,9 @@ fn ablations_share_searches_and_tell_variants_apart() {
     let mut stages = Vec::new();
     let tables = experiment
         .ablations(&ablations, &device, |event| {
-            if let Event::Stage(name) = event {
+            if let Event::Stage(name) = event
+                && !name.starts_with("checking")
+            {
                 stages.push(name.to_string())
             }
         })

@@ -5,6 +5,7 @@
 //! device.
 
 mod augment;
+mod check;
 pub mod files;
 mod multi_fashion;
 mod nyuv2;
@@ -14,6 +15,7 @@ mod taskonomy;
 mod toy;
 
 pub use augment::{Augmentation, ColourJitter};
+pub use check::{LISTED_BAD_SAMPLES, check_samples};
 pub use multi_fashion::{
     FASHION_CLASSES, FASHION_MNIST_DIR, FashionMnist, IdxArray, multi_fashion, parse_idx, read_idx,
 };
@@ -228,7 +230,7 @@ impl Normalization {
 ///
 /// A dataset only loads raw samples; [`MultiTaskDataset::batch`] runs the pipeline: load,
 /// augment (training only), normalise ([`MultiTaskDataset::normalization`]), stack.
-pub trait MultiTaskDataset {
+pub trait MultiTaskDataset: Send + Sync {
     /// Number of samples.
     fn len(&self) -> usize;
 

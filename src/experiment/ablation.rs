@@ -7,7 +7,7 @@ use std::fmt;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::problem::{branches_for_seed, supernet, task_names};
+use super::problem::{branches_for_seed, checked_datasets, supernet, task_names};
 use super::{Event, Problem, RunSettings};
 use crate::arch::Connectivity;
 use crate::branch::TaskBranch;
@@ -131,7 +131,7 @@ pub(super) fn run<P: Problem>(
     let tasks = problem.tasks();
     settings.validate(tasks.len())?;
     check_ablations(ablations)?;
-    let (train_set, test_set) = problem.datasets()?;
+    let (train_set, test_set) = checked_datasets(problem, events)?;
     let (train_set, test_set) = (&*train_set, &*test_set);
     let names = task_names(&tasks);
     let seeds = settings.seed_list();

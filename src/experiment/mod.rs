@@ -348,6 +348,14 @@ pub enum Event<'a> {
     Search(&'a IterationLog),
     /// A baseline training step finished.
     Train(&'a TrainLog),
+    /// Samples checked so far out of all of a set's, before the first step
+    /// ([`check_samples`](crate::data::check_samples)).
+    Check {
+        /// Samples checked.
+        done: usize,
+        /// Samples in the set.
+        total: usize,
+    },
 }
 
 /// The outcome of a run ([`RunSettings::run`]).

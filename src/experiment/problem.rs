@@ -3,9 +3,9 @@
 
 use burn::tensor::Device;
 
-use super::RunSettings;
+use super::{Event, RunSettings};
 use crate::branch::TaskBranch;
-use crate::data::MultiTaskDataset;
+use crate::data::{MultiTaskDataset, check_samples};
 use crate::fusion::FusionConfig;
 use crate::net::Supernet;
 use crate::rng::SeededRng;
@@ -105,4 +105,21 @@ pub(super) fn supernet<P: Problem>(
     let space = SearchSpace::from_branches(&described, settings.rule.clone())?;
     let seed = settings.seed.wrapping_add(index as u64);
     Supernet::new(&space, branches, fusion, seed, device)
+}
+
+/// The problem's training and test sets, every sample of both decoded and checked first
+/// ([`check_samples`]): a bad file is reported before the first step, with every other bad
+/// file, instead of after the search.
+pub(super) fn checked_datasets<P: Problem>(
+    problem: &P,
+    events: &mut dyn FnMut(Event<'_>),
+) -> Result<(Box<dyn MultiTaskDataset>, Box<dyn MultiTaskDataset>)> {
+    let (train, test) = problem.datasets()?;
+    for (set, data) in [("training set", &*train), ("test set", &*test)] {
+        events(Event::Stage(&format!("checking the {set}")));
+        check_samples(data, set, |done, total| {
+            events(Event::Check { done, total })
+        })?;
+    }
+    Ok((train, test))
 }

@@ -19,6 +19,8 @@ const PLAIN_EVERY: Duration = Duration::from_secs(10);
 /// `steps`, the task losses, and for a search the entropy and the edges kept.
 pub struct Progress {
     bar: ProgressBar,
+    /// Iterations of every search or training stage.
+    steps: u64,
     /// Plain lines instead of a bar: when the last one was printed, and the stage.
     plain: Option<(Instant, String)>,
     start: Instant,
@@ -38,6 +40,7 @@ impl Progress {
         let start = Instant::now();
         Self {
             bar,
+            steps: steps as u64,
             plain: (!terminal).then(|| (start, String::new())),
             start,
         }
@@ -49,12 +52,23 @@ impl Progress {
             Event::Stage(name) => self.stage(name),
             Event::Search(log) => self.search(log),
             Event::Train(log) => self.train(log),
+            Event::Check { done, total } => self.check(done, total),
         }
+    }
+
+    /// `done` of `total` samples checked (the bar's length is the set's size meanwhile).
+    pub fn check(&mut self, done: usize, total: usize) {
+        self.bar.set_length(total as u64);
+        self.step(
+            done.saturating_sub(1),
+            format!("{done} of {total} samples decoded"),
+        );
     }
 
     /// A new stage (a method, a seed) starts.
     pub fn stage(&mut self, name: &str) {
         self.bar.reset();
+        self.bar.set_length(self.steps);
         self.bar.set_prefix(name.to_string());
         if let Some((last, stage)) = &mut self.plain {
             *stage = name.to_string();

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
-use super::problem::{branches_for_seed, supernet, task_names};
+use super::problem::{branches_for_seed, checked_datasets, supernet, task_names};
 use super::{
     COST_AWARE, Event, ExperimentReport, Problem, RunSettings, SEARCHED, SearchedArchitecture,
     SweepPoint,
@@ -56,7 +56,7 @@ pub(super) fn run<P: Problem>(
     let tasks = problem.tasks();
     settings.validate(tasks.len())?;
     io::write_json(&out.join("settings.json"), settings)?;
-    let (train_set, test_set) = problem.datasets()?;
+    let (train_set, test_set) = checked_datasets(problem, events)?;
     let image = test_set.sample(0)?.image;
     let shared = Shared {
         settings,
