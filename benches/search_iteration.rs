@@ -105,7 +105,7 @@ fn main() {
             )
             .unwrap();
         }
-        let logits = outcome.network.architecture.logit_values();
+        let logits = outcome.network.architecture.logit_values().expect("logits");
         let logit_bits: Vec<String> = logits
             .iter()
             .map(|x| format!("{:08x}", x.to_bits()))

@@ -87,6 +87,9 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The compute device failed (a tensor could not be read back to the host).
+    #[error("device: {0}")]
+    Device(String),
     /// A dataset cannot provide what was asked for.
     #[error("dataset: {0}")]
     Dataset(String),

@@ -236,7 +236,8 @@ fn supernet_task_losses_and_gradients() {
         let batch = train.batch(&[0, 3, 5, 9], None, device).unwrap();
         let weights = net
             .architecture
-            .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0));
+            .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0))
+            .unwrap();
         let outputs = net.forward(batch.images.clone(), &weights).unwrap();
         let losses: Vec<Tensor<1>> = tasks
             .iter()
@@ -287,7 +288,7 @@ fn short_search_and_derived_network() {
         let outcome = Search::new(experiment.settings.search.clone())
             .run(net, &tasks, train.as_ref())
             .unwrap();
-        let logits = outcome.network.architecture.logit_values();
+        let logits = outcome.network.architecture.logit_values().unwrap();
         // The derived network keeps the edges with positive logits; matching outputs also
         // show every device kept the same edges.
         let derived = outcome

@@ -437,7 +437,10 @@ fn cases() -> Vec<Case> {
                 )?;
                 let net =
                     Supernet::new(&space, vec![a, b], FusionConfig::nddr(1.0, 0.0), 0, &device)?;
-                let weights = net.architecture.connectivity(Connectivity::Hard, &mut rng);
+                let weights = net
+                    .architecture
+                    .connectivity(Connectivity::Hard, &mut rng)
+                    .unwrap();
                 net.forward(burn::tensor::Tensor::zeros([1, 3, 5, 5], &device), &weights)
                     .map(|_| ())
             }),
@@ -456,7 +459,8 @@ fn cases() -> Vec<Case> {
                 )?;
                 let weights = net
                     .architecture
-                    .connectivity(Connectivity::Hard, &mut SeededRng::new(0));
+                    .connectivity(Connectivity::Hard, &mut SeededRng::new(0))
+                    .unwrap();
                 net.forward(burn::tensor::Tensor::zeros([1, 1, 8, 8], &device), &weights)
                     .map(|_| ())
             }),

@@ -189,7 +189,7 @@ fn cross_stitch_inside_a_supernet_by_hand() {
     let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, -2.0], [1, 1, 1, 2]), &device);
     let mut rng = SeededRng::new(0);
     let run = |mode: Connectivity, rng: &mut SeededRng| {
-        let weights = net.architecture.connectivity(mode, rng);
+        let weights = net.architecture.connectivity(mode, rng).unwrap();
         let out = net.forward(x.clone(), &weights).unwrap();
         (host(out[0].clone()), host(out[1].clone()))
     };
@@ -377,7 +377,9 @@ fn bernoulli_sample_connectivity_draws_each_edge_with_probability_sigmoid() {
     let mut on = [0usize; 7];
     let mut rng = SeededRng::new(17);
     for _ in 0..draws {
-        let c = params.connectivity(Connectivity::BernoulliSample, &mut rng);
+        let c = params
+            .connectivity(Connectivity::BernoulliSample, &mut rng)
+            .unwrap();
         let values = host(c.values);
         for (k, (&active, &value)) in c.active.iter().zip(&values).enumerate() {
             assert!(value == 0.0 || value == 1.0, "{values:?}");
@@ -400,6 +402,7 @@ fn bernoulli_sample_connectivity_draws_each_edge_with_probability_sigmoid() {
     let draw = |seed| {
         params
             .connectivity(Connectivity::BernoulliSample, &mut SeededRng::new(seed))
+            .unwrap()
             .active
     };
     assert_eq!(draw(3), draw(3));

@@ -60,7 +60,8 @@ fn a_321_by_321_forward_gives_the_heads_40_by_40_maps() {
     let images = Tensor::<4>::random([1, 3, 321, 321], Distribution::Normal(0.0, 50.0), &device);
     let weights = net
         .architecture
-        .connectivity(Connectivity::Hard, &mut SeededRng::new(0));
+        .connectivity(Connectivity::Hard, &mut SeededRng::new(0))
+        .unwrap();
     let outputs = net.forward(images, &weights).unwrap();
     assert_eq!(outputs[0].dims(), [1, 40, 40, 40]);
     assert_eq!(outputs[1].dims(), [1, 3, 40, 40]);
@@ -75,7 +76,8 @@ fn forward_and_backward_on_a_small_input() {
     let images = Tensor::<4>::random([2, 3, 33, 33], Distribution::Normal(0.0, 50.0), &device);
     let weights = net
         .architecture
-        .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0));
+        .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0))
+        .unwrap();
     let outputs = net.forward(images, &weights).unwrap();
     assert_eq!(outputs[0].dims(), [2, 40, 4, 4]);
     let loss = outputs

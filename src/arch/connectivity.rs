@@ -6,6 +6,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
+use crate::{Error, Result};
+
 /// How the logits become the weights `c` that scale each edge's source in the fusion.
 ///
 /// | mode | `c` | gradient to the logits |
@@ -95,16 +97,22 @@ impl ArchitectureParameters {
     }
 
     /// The logits read back to the host.
-    pub fn logit_values(&self) -> Vec<f32> {
+    ///
+    /// # Errors
+    /// The device cannot hand them back.
+    pub fn logit_values(&self) -> Result<Vec<f32>> {
         tensor_to_vec(self.logits.val())
     }
 
     /// The connectivity weights under `mode`, drawing any noise from `rng`.
-    pub fn connectivity(&self, mode: Connectivity, rng: &mut impl Rng) -> EdgeWeights {
+    ///
+    /// # Errors
+    /// The device cannot hand the logits back (the hard and sampled modes read them).
+    pub fn connectivity(&self, mode: Connectivity, rng: &mut impl Rng) -> Result<EdgeWeights> {
         let logits = self.logits.val();
         let device = logits.device();
         let n = self.num_edges();
-        match mode {
+        Ok(match mode {
             Connectivity::Sigmoid => EdgeWeights {
                 values: sigmoid(logits),
                 active: vec![true; n],
@@ -112,10 +120,10 @@ impl ArchitectureParameters {
             Connectivity::RelaxedBernoulli { temperature } => {
                 let noise: Vec<f32> = (0..n).map(|_| logistic_noise(rng) as f32).collect();
                 if temperature <= 0.0 {
-                    let host = self.logit_values();
+                    let host = self.logit_values()?;
                     let mask: Vec<bool> =
                         host.iter().zip(&noise).map(|(a, l)| a + l > 0.0).collect();
-                    return EdgeWeights::from_mask(&mask, &device);
+                    return Ok(EdgeWeights::from_mask(&mask, &device));
                 }
                 let noise = Tensor::from_data(TensorData::new(noise, [n]), &device);
                 EdgeWeights {
@@ -124,19 +132,19 @@ impl ArchitectureParameters {
                 }
             }
             Connectivity::Hard => {
-                let mask: Vec<bool> = self.logit_values().iter().map(|&a| a > 0.0).collect();
+                let mask: Vec<bool> = self.logit_values()?.iter().map(|&a| a > 0.0).collect();
                 EdgeWeights::from_mask(&mask, &device)
             }
             Connectivity::BernoulliSample => {
                 let mask: Vec<bool> = self
-                    .logit_values()
+                    .logit_values()?
                     .iter()
                     .map(|&a| rng.random::<f64>() < sigmoid_scalar(a as f64))
                     .collect();
                 EdgeWeights::from_mask(&mask, &device)
             }
             Connectivity::AllOn => EdgeWeights::from_mask(&vec![true; n], &device),
-        }
+        })
     }
 }
 
@@ -153,11 +161,14 @@ pub(crate) fn sigmoid_scalar(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-pub(crate) fn tensor_to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .unwrap_or_default()
+/// The values of `tensor` on the host, as `f32`.
+///
+/// # Errors
+/// The device cannot hand the values back ([`Error::Device`]): never an empty or made-up
+/// vector in their place.
+pub(crate) fn tensor_to_vec<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    (tensor.into_data().try_into_vec_as::<f32>())
+        .map_err(|e| Error::Device(format!("reading a tensor back to the host failed: {e:?}")))
 }
 
 #[cfg(test)]
@@ -170,8 +181,10 @@ mod tests {
         let device = Device::flex();
         let params = ArchitectureParameters::new(5, &device);
         let mut rng = SeededRng::new(0);
-        let c = params.connectivity(Connectivity::Sigmoid, &mut rng);
-        assert_eq!(tensor_to_vec(c.values), vec![0.5; 5]);
+        let c = params
+            .connectivity(Connectivity::Sigmoid, &mut rng)
+            .unwrap();
+        assert_eq!(tensor_to_vec(c.values).unwrap(), vec![0.5; 5]);
     }
 
     #[test]
@@ -179,9 +192,9 @@ mod tests {
         let device = Device::flex();
         let params = ArchitectureParameters::from_logits(&[-1.0, 0.0, 2.0], &device);
         let mut rng = SeededRng::new(0);
-        let c = params.connectivity(Connectivity::Hard, &mut rng);
+        let c = params.connectivity(Connectivity::Hard, &mut rng).unwrap();
         assert_eq!(c.active, [false, false, true]);
-        assert_eq!(tensor_to_vec(c.values), [0.0, 0.0, 1.0]);
+        assert_eq!(tensor_to_vec(c.values).unwrap(), [0.0, 0.0, 1.0]);
     }
 
     #[test]
@@ -197,11 +210,13 @@ mod tests {
         let mut sums = [0.0f64; 5];
         let mut not_binary = 0;
         for _ in 0..draws {
-            let c = params.connectivity(
-                Connectivity::RelaxedBernoulli { temperature: 1e-4 },
-                &mut rng,
-            );
-            for (s, v) in sums.iter_mut().zip(tensor_to_vec(c.values)) {
+            let c = params
+                .connectivity(
+                    Connectivity::RelaxedBernoulli { temperature: 1e-4 },
+                    &mut rng,
+                )
+                .unwrap();
+            for (s, v) in sums.iter_mut().zip(tensor_to_vec(c.values).unwrap()) {
                 *s += v as f64;
                 // A sample is within 1e-3 of 0 or 1 unless |alpha + L| < 7e-4 (sigmoid(7) >
                 // 0.999); the logistic density is at most 1/4, so that has probability < 4e-4.
@@ -221,11 +236,13 @@ mod tests {
             );
         }
         // At exactly T = 0 the sample is hard and skipped edges are inactive.
-        let c = params.connectivity(
-            Connectivity::RelaxedBernoulli { temperature: 0.0 },
-            &mut rng,
-        );
-        for (active, v) in c.active.iter().zip(tensor_to_vec(c.values)) {
+        let c = params
+            .connectivity(
+                Connectivity::RelaxedBernoulli { temperature: 0.0 },
+                &mut rng,
+            )
+            .unwrap();
+        for (active, v) in c.active.iter().zip(tensor_to_vec(c.values).unwrap()) {
             assert_eq!(*active, v == 1.0);
             assert!(v == 0.0 || v == 1.0);
         }
@@ -236,11 +253,13 @@ mod tests {
         let device = Device::flex();
         let params = ArchitectureParameters::from_logits(&[0.3; 64], &device);
         let mut rng = SeededRng::new(3);
-        let c = params.connectivity(
-            Connectivity::RelaxedBernoulli { temperature: 1e-6 },
-            &mut rng,
-        );
-        let values = tensor_to_vec(c.values);
+        let c = params
+            .connectivity(
+                Connectivity::RelaxedBernoulli { temperature: 1e-6 },
+                &mut rng,
+            )
+            .unwrap();
+        let values = tensor_to_vec(c.values).unwrap();
         let binary = values
             .iter()
             .filter(|&&v| !(1e-3..=1.0 - 1e-3).contains(&v))

@@ -313,15 +313,16 @@ pub(crate) fn norm_as_shift(norm: &mut BatchNorm, shift: &[f32]) {
 
 /// Folds a bias `b` that precedes `norm` into its running mean: `BN(x + b) = BN'(x)` with
 /// `mean' = mean - b` (exact in evaluation mode; batch statistics cancel the bias anyway).
-pub(crate) fn fold_bias_into_norm(norm: &mut BatchNorm, bias: &[f32]) {
+pub(crate) fn fold_bias_into_norm(norm: &mut BatchNorm, bias: &[f32]) -> crate::Result<()> {
     let device = norm.gamma.device();
-    let mean: Vec<f32> = crate::arch::tensor_to_vec(norm.running_mean.value())
+    let mean: Vec<f32> = crate::arch::tensor_to_vec(norm.running_mean.value())?
         .iter()
         .zip(bias)
         .map(|(m, b)| m - b)
         .collect();
     let n = mean.len();
     norm.running_mean = RunningState::new(tensor(mean, [n], &device));
+    Ok(())
 }
 
 fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {

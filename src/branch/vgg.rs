@@ -366,7 +366,7 @@ impl ImportWeights for Vgg16LargeFov {
                     let norm = &mut self.norms[layer];
                     if with_norm {
                         load_norm(norm, checkpoint, &format!("features.{}", index + 1))?;
-                        fold_bias_into_norm(norm, &bias);
+                        fold_bias_into_norm(norm, &bias)?;
                     } else {
                         norm_as_shift(norm, &bias);
                     }

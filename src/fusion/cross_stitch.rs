@@ -107,7 +107,7 @@ mod tests {
         weights[3] = 0.5;
         weights[5] = 1.0;
         let weights = Tensor::<1>::from_floats(weights.as_slice(), &device);
-        let out = tensor_to_vec(unit.forward(own, vec![Some(a), Some(b)], &weights));
+        let out = tensor_to_vec(unit.forward(own, vec![Some(a), Some(b)], &weights)).unwrap();
         assert!((out[0] - 2.15).abs() < 1e-6, "{out:?}");
     }
 }

@@ -204,7 +204,7 @@ mod tests {
         let a = Tensor::<4>::ones([1, 2, 2, 2], &device) * 5.0;
         let b = Tensor::<4>::ones([1, 3, 2, 2], &device) * -7.0;
         let weights = Tensor::<1>::from_floats([0.5, 0.5], &device);
-        let out = tensor_to_vec(fusion.forward(own, vec![Some(a), Some(b)], &weights));
+        let out = tensor_to_vec(fusion.forward(own, vec![Some(a), Some(b)], &weights)).unwrap();
         // Channel 0: mean 3, biased var (4 + 1 + 0 + 9) / 4 = 3.5; eps 1e-3.
         let s0 = (3.5f32 + 1e-3).sqrt();
         let expected0 =
@@ -229,7 +229,7 @@ mod tests {
             &mut rng,
             &device,
         );
-        let w = tensor_to_vec(fusion.weight.val());
+        let w = tensor_to_vec(fusion.weight.val()).unwrap();
         #[rustfmt::skip]
         let expected = [
             0.5, 0.0, 0.25, 0.0, 0.25, 0.0, 0.0,
@@ -247,7 +247,7 @@ mod tests {
             channels: 64,
         }];
         let fusion = NddrFusion::new(64, inputs, &FusionConfig::nddr_kaiming(), &mut rng, &device);
-        let w = tensor_to_vec(fusion.weight.val());
+        let w = tensor_to_vec(fusion.weight.val()).unwrap();
         let var = w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32;
         // Expected variance 2 / 64 = 0.03125; 8192 samples give a relative error ~1.6%.
         assert!((var - 0.03125).abs() < 0.03125 * 0.08, "{var}");
@@ -275,8 +275,11 @@ mod tests {
         assert_eq!(pruned.inputs().len(), 1);
         assert_eq!(pruned.weight.dims(), [2, 5, 1, 1]);
         let derived = pruned.forward(own, vec![Some(b)], &w);
-        let zero_weight = tensor_to_vec(zero_weight);
-        for other in [tensor_to_vec(skipped), tensor_to_vec(derived)] {
+        let zero_weight = tensor_to_vec(zero_weight).unwrap();
+        for other in [
+            tensor_to_vec(skipped).unwrap(),
+            tensor_to_vec(derived).unwrap(),
+        ] {
             for (x, y) in zero_weight.iter().zip(&other) {
                 assert!((x - y).abs() < 1e-5);
             }

@@ -279,7 +279,7 @@ impl<B: TaskBranch> MultiTaskNetwork for Supernet<B> {
     fn task_outputs(&self, images: Tensor<4>) -> Result<Vec<Tensor<4>>> {
         let weights = self
             .architecture
-            .connectivity(Connectivity::Hard, &mut SeededRng::new(0));
+            .connectivity(Connectivity::Hard, &mut SeededRng::new(0))?;
         self.forward(images, &weights)
     }
 

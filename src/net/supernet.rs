@@ -512,7 +512,8 @@ mod tests {
         let images = Tensor::<4>::ones([2, 3, 8, 8], &device);
         let weights = net
             .architecture
-            .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0));
+            .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0))
+            .unwrap();
         let outputs = net.forward(images, &weights).unwrap();
         assert_eq!(outputs.len(), 2);
         assert_eq!(outputs[0].dims(), [2, 2, 4, 4]);
@@ -522,7 +523,7 @@ mod tests {
             .reduce(|a, b| a + b)
             .unwrap();
         let grads = loss.backward();
-        let g = tensor_to_vec(net.architecture.logits.val().grad(&grads).unwrap());
+        let g = tensor_to_vec(net.architecture.logits.val().grad(&grads).unwrap()).unwrap();
         assert_eq!(g.len(), 6);
         assert!(g.iter().all(|v| v.is_finite()));
         assert!(g.iter().filter(|v| v.abs() > 0.0).count() >= 4, "{g:?}");
@@ -542,7 +543,8 @@ mod tests {
         let gradients = |network: &Supernet<SmallCnn>| {
             let weights = network
                 .architecture
-                .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0));
+                .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0))
+                .unwrap();
             let loss = network
                 .forward(images.clone(), &weights)
                 .unwrap()
@@ -556,7 +558,7 @@ mod tests {
                 NodeFusion::Nddr(f) => f.weight.val().grad(&grads),
                 NodeFusion::CrossStitch(_) => unreachable!(),
             };
-            (tensor_to_vec(logits), fusion_weight.is_some())
+            (tensor_to_vec(logits).unwrap(), fusion_weight.is_some())
         };
         // The view is made first, while the batch norms' parameters are still lazy: the
         // original network must keep training them afterwards.
@@ -569,7 +571,8 @@ mod tests {
         assert_eq!(full, view);
         let weights = net
             .architecture
-            .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0));
+            .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0))
+            .unwrap();
         let loss = net.forward(images, &weights).unwrap()[1].clone().sum();
         let grads = loss.backward();
         let NodeFusion::Nddr(fusion) = net.fusions[1][1].as_ref().unwrap() else {
@@ -599,7 +602,11 @@ mod tests {
         };
         let multiplied = net.forward(images, &zeros).unwrap();
         for (a, b) in skipped.into_iter().zip(multiplied) {
-            for (x, y) in tensor_to_vec(a).iter().zip(tensor_to_vec(b)) {
+            for (x, y) in tensor_to_vec(a)
+                .unwrap()
+                .iter()
+                .zip(tensor_to_vec(b).unwrap())
+            {
                 assert!((x - y).abs() < 1e-5);
             }
         }

@@ -150,7 +150,7 @@ mod tests {
         net.forward(x, weights)
             .unwrap()
             .into_iter()
-            .flat_map(tensor_to_vec)
+            .flat_map(|t| tensor_to_vec(t).unwrap())
             .collect()
     }
 
@@ -170,7 +170,8 @@ mod tests {
         let derived = original.derive(&arch).unwrap();
         let hard = derived
             .architecture
-            .connectivity(Connectivity::Hard, &mut SeededRng::new(0));
+            .connectivity(Connectivity::Hard, &mut SeededRng::new(0))
+            .unwrap();
         let want = outputs(&derived, &hard);
         derived.save_weights(dir.join("d.safetensors")).unwrap();
         let loaded = net(3)

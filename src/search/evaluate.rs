@@ -56,7 +56,7 @@ pub fn evaluate<B: TaskBranch>(
     let mut rng = SeededRng::new(seed);
     evaluate_with(tasks, data, batch_size, &device, |batch| {
         let images = batch.images.clone();
-        let weights = net.architecture.connectivity(connectivity, &mut rng);
+        let weights = net.architecture.connectivity(connectivity, &mut rng)?;
         net.forward(images, &weights)
     })
 }

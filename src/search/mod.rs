@@ -249,7 +249,7 @@ impl Search {
                 )?;
                 let weights = net
                     .architecture
-                    .connectivity(Connectivity::Sigmoid, &mut state.noise);
+                    .connectivity(Connectivity::Sigmoid, &mut state.noise)?;
                 let logits = net.architecture.logits.val();
                 let regulariser = entropy(logits.clone(), &average);
                 if config.cost_penalty.is_on() && costs.is_none() {
@@ -311,7 +311,7 @@ impl Search {
                 }
                 WeightStepConnectivity::Sigmoid => Connectivity::Sigmoid,
             };
-            let weights = net.architecture.connectivity(mode, &mut state.noise);
+            let weights = net.architecture.connectivity(mode, &mut state.noise)?;
             let factor = config.poly_factor_at(iteration);
             let step =
                 weighted_task_loss(&net, tasks, config, &batch, &weights, iteration, "weight")
@@ -330,7 +330,7 @@ impl Search {
                 None => Vec::new(),
             };
 
-            let logits = net.architecture.logit_values();
+            let logits = net.architecture.logit_values()?;
             let last = iteration + 1 == config.steps;
             let record = last
                 || (config.record_logits_every > 0
@@ -368,7 +368,7 @@ impl Search {
             }
         }
         let architecture =
-            Architecture::from_logits(net.space(), &net.architecture.logit_values())?;
+            Architecture::from_logits(net.space(), &net.architecture.logit_values()?)?;
         Ok(SearchOutcome {
             network: net,
             architecture,

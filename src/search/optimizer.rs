@@ -248,7 +248,8 @@ mod tests {
         let images = Tensor::cat(vec![images.clone(), images.mul_scalar(-0.5)], 0);
         let weights = net
             .architecture
-            .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0));
+            .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0))
+            .unwrap();
         let outputs = net.forward(images, &weights).unwrap();
         outputs
             .into_iter()
@@ -284,8 +285,8 @@ mod tests {
             grads: &burn::tensor::Gradients,
         ) -> (Vec<f32>, Vec<f32>) {
             (
-                tensor_to_vec(w.clone()),
-                tensor_to_vec(w.grad(grads).unwrap()),
+                tensor_to_vec(w.clone()).unwrap(),
+                tensor_to_vec(w.grad(grads).unwrap()).unwrap(),
             )
         }
         let cases = [
@@ -308,22 +309,23 @@ mod tests {
             })
             .collect();
         let fusion_expected: Vec<f32> = {
-            let g = tensor_to_vec(fusion.grad(&grads).unwrap());
+            let g = tensor_to_vec(fusion.grad(&grads).unwrap()).unwrap();
             tensor_to_vec(fusion.clone())
+                .unwrap()
                 .iter()
                 .zip(&g)
                 .map(|(w, g)| w - (0.01 * factor * 100.0 * (g + 0.1 * w) as f64) as f32)
                 .collect()
         };
-        let logits_before = tensor_to_vec(logits);
+        let logits_before = tensor_to_vec(logits).unwrap();
         let mut optimizer = WeightOptimizer::new(&config, &roles);
         let gradients = optimizer.gradients(&net, &mut grads).unwrap();
         let net = optimizer.step(net, gradients, factor);
         let after = [
-            tensor_to_vec(net.branches[0].convs[0].weight.val()),
-            tensor_to_vec(net.branches[0].norms[0].gamma.val()),
-            tensor_to_vec(net.branches[1].head.classifier.weight.val()),
-            tensor_to_vec(net.branches[1].head.classifier.bias.as_ref().unwrap().val()),
+            tensor_to_vec(net.branches[0].convs[0].weight.val()).unwrap(),
+            tensor_to_vec(net.branches[0].norms[0].gamma.val()).unwrap(),
+            tensor_to_vec(net.branches[1].head.classifier.weight.val()).unwrap(),
+            tensor_to_vec(net.branches[1].head.classifier.bias.as_ref().unwrap().val()).unwrap(),
         ];
         for ((name, want), got) in expected.iter().zip(after) {
             for (w, g) in want.iter().zip(&got) {
@@ -331,13 +333,13 @@ mod tests {
             }
         }
         let fusion_after = match net.fusions[1][1].as_ref().unwrap() {
-            crate::fusion::NodeFusion::Nddr(f) => tensor_to_vec(f.weight.val()),
+            crate::fusion::NodeFusion::Nddr(f) => tensor_to_vec(f.weight.val()).unwrap(),
             _ => unreachable!(),
         };
         for (w, g) in fusion_expected.iter().zip(&fusion_after) {
             assert!((w - g).abs() < 1e-6, "fusion");
         }
-        assert_eq!(logits_before, net.architecture.logit_values());
+        assert_eq!(logits_before, net.architecture.logit_values().unwrap());
     }
 
     #[test]
@@ -351,13 +353,13 @@ mod tests {
         };
         let net = net();
         let mut grads = loss(&net).backward();
-        let g = tensor_to_vec(net.architecture.logits.val().grad(&grads).unwrap());
+        let g = tensor_to_vec(net.architecture.logits.val().grad(&grads).unwrap()).unwrap();
         assert!(g.iter().any(|v| v.abs() > 1e-6), "{g:?}");
-        let conv_before = tensor_to_vec(net.branches[0].convs[0].weight.val());
+        let conv_before = tensor_to_vec(net.branches[0].convs[0].weight.val()).unwrap();
         let mut optimizer = ArchitectureOptimizer::new(&config, net.architecture.logits.id);
         let gradients = optimizer.gradients(&net, &mut grads).unwrap();
         let net = optimizer.step(net, gradients);
-        for (logit, g) in net.architecture.logit_values().iter().zip(&g) {
+        for (logit, g) in net.architecture.logit_values().unwrap().iter().zip(&g) {
             let g = *g as f64;
             let want = -0.05 * g / (g.abs() + 1e-8);
             assert!(
@@ -367,7 +369,7 @@ mod tests {
         }
         assert_eq!(
             conv_before,
-            tensor_to_vec(net.branches[0].convs[0].weight.val())
+            tensor_to_vec(net.branches[0].convs[0].weight.val()).unwrap()
         );
     }
 }

@@ -68,7 +68,16 @@ impl Task for Classification {
             Target::Class(labels) => {
                 let [batch] = labels.dims();
                 let log_p = log_softmax(self.logits(prediction, batch)?, 1);
-                let labels = labels.clone().clamp(0, self.classes as i64 - 1);
+                let classes = self.classes as i64;
+                if let Some(bad) = (host_i64(labels.clone())?.into_iter())
+                    .find(|label| !(0..classes).contains(label))
+                {
+                    return Err(Error::Dataset(format!(
+                        "task `{}`: class label {bad} outside 0..{classes}",
+                        self.name
+                    )));
+                }
+                let labels = labels.clone();
                 let picked = log_p.gather(1, labels.unsqueeze_dim::<2>(1));
                 Ok(picked.mean().neg())
             }
@@ -111,8 +120,8 @@ struct TopK {
 
 impl MetricAccumulator for TopK {
     fn update(&mut self, prediction: Tensor<4>, target: &Target) -> Result<()> {
-        let truth = host_i64(self.task.truth(target)?);
-        let logits = host_f32(self.task.logits(prediction, truth.len())?);
+        let truth = host_i64(self.task.truth(target)?)?;
+        let logits = host_f32(self.task.logits(prediction, truth.len())?)?;
         let k = self.task.classes;
         for (row, &t) in logits.chunks(k).zip(&truth) {
             let score = row.get(t as usize).copied().unwrap_or(f32::NEG_INFINITY);
@@ -156,7 +165,7 @@ mod tests {
             TensorData::new(vec![1i32, 2], [2]),
             &device,
         ));
-        let ce = tensor_to_vec(task.loss(logits.clone(), &labels).unwrap())[0];
+        let ce = tensor_to_vec(task.loss(logits.clone(), &labels).unwrap()).unwrap()[0];
         assert!((ce - 0.895880).abs() < 1e-5, "{ce}");
         // Soft labels (0, 1, 0) and (0, 0, 1) give the same value; (1/2, 1/2, 0) on image 1
         // gives (ln 4 + ln 2) / 2 = 1.039721 there: mean with ln 3 = (1.039721 + 1.098612) / 2.
@@ -166,12 +175,14 @@ mod tests {
         let same = tensor_to_vec(
             task.loss(logits.clone(), &soft(vec![0., 1., 0., 0., 0., 1.]))
                 .unwrap(),
-        )[0];
+        )
+        .unwrap()[0];
         assert!((same - ce).abs() < 1e-6);
         let mixed = tensor_to_vec(
             task.loss(logits.clone(), &soft(vec![0.5, 0.5, 0., 0., 0., 1.]))
                 .unwrap(),
-        )[0];
+        )
+        .unwrap()[0];
         assert!(
             (mixed - (1.039721 + 1.098612) / 2.0).abs() < 1e-5,
             "{mixed}"
@@ -179,7 +190,17 @@ mod tests {
         // Top-1: image 0 predicts class 1 (right); image 1 ties everywhere and argmax picks
         // class 0, so it is wrong at top-1 and right at top-5.
         let mut acc = task.accumulator();
-        acc.update(logits, &labels).unwrap();
+        acc.update(logits.clone(), &labels).unwrap();
         assert_eq!(acc.values(), vec![0.5, 1.0]);
+        // A label outside 0..3 is an error, not clamped into a class.
+        let bad = Target::Class(Tensor::from_data(
+            TensorData::new(vec![1i32, 3], [2]),
+            &device,
+        ));
+        let err = task.loss(logits, &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("task `object`: class label 3 outside 0..3"),
+            "{err}"
+        );
     }
 }

@@ -108,9 +108,8 @@ impl MetricAccumulator for DepthMetrics {
             DepthLoss::L1 => prediction,
             DepthLoss::LogL1 => prediction.exp(),
         };
-        let valid: Vec<bool> = host_f32(valid).iter().map(|&v| v > 0.5).collect();
-        self.errors
-            .add(&host_f32(prediction), &host_f32(truth), &valid);
+        let valid: Vec<bool> = host_f32(valid)?.iter().map(|&v| v > 0.5).collect();
+        (self.errors).add(&host_f32(prediction)?, &host_f32(truth)?, &valid);
         Ok(())
     }
 
@@ -139,11 +138,12 @@ mod tests {
         let l1 = Depth::new("depth", DepthLoss::L1);
         let prediction = Tensor::<4>::from_floats([[[[1.0, 5.0, 9.0]]]], &device);
         assert!(
-            (tensor_to_vec(l1.loss(prediction.clone(), &target).unwrap())[0] - 1.0).abs() < 1e-6
+            (tensor_to_vec(l1.loss(prediction.clone(), &target).unwrap()).unwrap()[0] - 1.0).abs()
+                < 1e-6
         );
         let log = Depth::new("depth", DepthLoss::LogL1);
         let log_prediction = Tensor::<4>::from_floats([[[[0.0, 8f32.ln(), 9.0]]]], &device);
-        let loss = tensor_to_vec(log.loss(log_prediction.clone(), &target).unwrap())[0];
+        let loss = tensor_to_vec(log.loss(log_prediction.clone(), &target).unwrap()).unwrap()[0];
         assert!((loss - std::f32::consts::LN_2).abs() < 1e-5, "{loss}");
         let mut acc = log.accumulator();
         acc.update(log_prediction, &target).unwrap();

@@ -101,12 +101,13 @@ pub(crate) fn check_prediction(
     Ok(())
 }
 
-pub(crate) fn host_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+pub(crate) fn host_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     crate::arch::tensor_to_vec(t)
 }
 
-pub(crate) fn host_i64<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
-    t.into_data().try_into_vec_as::<i64>().unwrap_or_default()
+pub(crate) fn host_i64<const D: usize>(t: Tensor<D, Int>) -> Result<Vec<i64>> {
+    (t.into_data().try_into_vec_as::<i64>())
+        .map_err(|e| Error::Device(format!("reading labels back to the host failed: {e:?}")))
 }
 
 #[cfg(test)]
@@ -122,7 +123,7 @@ mod tests {
         let labels = Target::Labels(Tensor::zeros([1, 4, 6], &device));
         let resized = resize_to_target(prediction.clone(), &labels, false);
         assert_eq!(resized.dims(), [1, 2, 4, 6]);
-        let values = host_f32(resized);
+        let values = host_f32(resized).unwrap();
         assert!(values.iter().all(|&v| (v - 0.5).abs() < 1e-6));
         let dense = Target::Dense {
             values: Tensor::zeros([1, 1, 3, 5], &device),

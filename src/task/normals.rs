@@ -101,8 +101,8 @@ struct NormalMetrics {
 impl MetricAccumulator for NormalMetrics {
     fn update(&mut self, prediction: Tensor<4>, target: &Target) -> Result<()> {
         let (cosine, valid) = self.task.cosines(prediction, target)?;
-        let cosine = host_f32(cosine);
-        let valid = host_f32(valid);
+        let cosine = host_f32(cosine)?;
+        let valid = host_f32(valid)?;
         let kept: Vec<f32> = cosine
             .iter()
             .zip(&valid)
@@ -141,7 +141,7 @@ mod tests {
             .loss(prediction.clone(), &Target::Dense { values, valid })
             .unwrap();
         let grads = loss.backward();
-        let g = tensor_to_vec(prediction.grad(&grads).unwrap());
+        let g = tensor_to_vec(prediction.grad(&grads).unwrap()).unwrap();
         assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
     }
 
@@ -163,7 +163,7 @@ mod tests {
         let valid = Tensor::<4>::from_floats([[[[1.0, 1.0, 0.0]]]], &device);
         let target = Target::Dense { values, valid };
         let task = SurfaceNormals::new("normal");
-        let loss = tensor_to_vec(task.loss(prediction.clone(), &target).unwrap());
+        let loss = tensor_to_vec(task.loss(prediction.clone(), &target).unwrap()).unwrap();
         assert!((loss[0] - 0.146447).abs() < 1e-5, "{loss:?}");
         let mut acc = task.accumulator();
         acc.update(prediction, &target).unwrap();

@@ -98,8 +98,8 @@ impl MetricAccumulator for SegmentationMetrics {
             return Err(wrong_target(&self.task.name, "per-pixel labels", target));
         };
         let logits = self.task.upsampled(prediction, labels)?;
-        let predicted = host_i64(logits.argmax(1));
-        let truth = host_i64(labels.clone());
+        let predicted = host_i64(logits.argmax(1))?;
+        let truth = host_i64(labels.clone())?;
         self.confusion.add(&predicted, &truth);
         Ok(())
     }
@@ -127,7 +127,8 @@ mod tests {
         let loss = tensor_to_vec(
             task.loss(logits.clone(), &Target::Labels(labels.clone()))
                 .unwrap(),
-        );
+        )
+        .unwrap();
         assert!((loss[0] - 0.410038).abs() < 1e-5, "{loss:?}");
         let mut acc = task.accumulator();
         acc.update(logits, &Target::Labels(labels)).unwrap();
