@@ -256,17 +256,17 @@ fn inference(device: &Device, iterations: usize) -> String {
     let architecture = Architecture::from_logits(&space, &logits).unwrap();
     let derived = net.clone().derive(&architecture).unwrap();
     let image = fixed([1, 3, 480, 640], 9, device);
-    let run = |network: &Supernet<Vgg16LargeFov>, weights: &EdgeWeights| {
+    let run = |network: &Supernet<Vgg16LargeFov>, weights: &EdgeGates| {
         let outputs = network.forward(image.clone(), weights).unwrap();
         for out in outputs {
             let _: f32 = out.slice([0..1, 0..1, 0..1, 0..1]).into_scalar();
         }
     };
-    let kept = EdgeWeights::from_mask(&mask, device);
+    let kept = EdgeGates::from_mask(&mask, device);
     // The supernet with every input active, pruned ones multiplied by 0.
-    let zeros = EdgeWeights {
+    let zeros = EdgeGates {
         active: vec![true; mask.len()],
-        ..EdgeWeights::from_mask(&mask, device)
+        ..EdgeGates::from_mask(&mask, device)
     };
     let derived_time = time(iterations, || run(&derived, &kept));
     let zeros_time = time(iterations, || run(&net, &zeros));

@@ -5,7 +5,7 @@
 //! expands to `burn::...` paths, so a crate without a burn dependency of its own adds
 //! `use mtl_nas::burn;` beside the prelude.
 
-pub use crate::arch::{Architecture, ArchitectureParameters, Connectivity, EdgeWeights};
+pub use crate::arch::{Architecture, ArchitectureParameters, Connectivity, EdgeGates};
 pub use crate::branch::{
     ResNet, ResNetConfig, ResNetDepth, SmallCnn, SmallCnnConfig, TaskBranch, Vgg16LargeFov,
     Vgg16LargeFovConfig,

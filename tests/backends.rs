@@ -299,7 +299,7 @@ fn short_search_and_derived_network() {
         let batch = test.batch(&[0, 1], None, device).unwrap();
         let keep = outcome.architecture.mask();
         let outputs = derived
-            .forward(batch.images, &EdgeWeights::from_mask(&keep, device))
+            .forward(batch.images, &EdgeGates::from_mask(&keep, device))
             .unwrap();
         let mut checks = vec![("logits", logits)];
         for out in outputs {

@@ -38,9 +38,11 @@ pub enum Connectivity {
     AllOn,
 }
 
-/// The connectivity weight of every edge for one forward pass.
+/// The gate `c` of every edge for one forward pass: how much of the edge's source feature
+/// enters its target's fusion (`sigmoid(alpha)`, a relaxed-Bernoulli sample, or 0/1). Called
+/// gates, not weights, to keep them apart from the network's weights and the task-loss weights.
 #[derive(Clone, Debug)]
-pub struct EdgeWeights {
+pub struct EdgeGates {
     /// `c` per edge, shape `[num_edges]`, in the search space's edge order.
     pub values: Tensor<1>,
     /// Whether each edge takes part at all; an inactive edge (weight exactly 0 under a discrete
@@ -48,8 +50,8 @@ pub struct EdgeWeights {
     pub active: Vec<bool>,
 }
 
-impl EdgeWeights {
-    /// Constant weights (no gradient): `1` for kept edges, skipped otherwise.
+impl EdgeGates {
+    /// Constant gates (no gradient): `1` for kept edges, skipped otherwise.
     pub fn from_mask(mask: &[bool], device: &Device) -> Self {
         let values: Vec<f32> = mask.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect();
         Self {
@@ -108,12 +110,12 @@ impl ArchitectureParameters {
     ///
     /// # Errors
     /// The device cannot hand the logits back (the hard and sampled modes read them).
-    pub fn connectivity(&self, mode: Connectivity, rng: &mut impl Rng) -> Result<EdgeWeights> {
+    pub fn connectivity(&self, mode: Connectivity, rng: &mut impl Rng) -> Result<EdgeGates> {
         let logits = self.logits.val();
         let device = logits.device();
         let n = self.num_edges();
         Ok(match mode {
-            Connectivity::Sigmoid => EdgeWeights {
+            Connectivity::Sigmoid => EdgeGates {
                 values: sigmoid(logits),
                 active: vec![true; n],
             },
@@ -123,17 +125,17 @@ impl ArchitectureParameters {
                     let host = self.logit_values()?;
                     let mask: Vec<bool> =
                         host.iter().zip(&noise).map(|(a, l)| a + l > 0.0).collect();
-                    return Ok(EdgeWeights::from_mask(&mask, &device));
+                    return Ok(EdgeGates::from_mask(&mask, &device));
                 }
                 let noise = Tensor::from_data(TensorData::new(noise, [n]), &device);
-                EdgeWeights {
+                EdgeGates {
                     values: sigmoid(logits.add(noise).div_scalar(temperature)),
                     active: vec![true; n],
                 }
             }
             Connectivity::Hard => {
                 let mask: Vec<bool> = self.logit_values()?.iter().map(|&a| a > 0.0).collect();
-                EdgeWeights::from_mask(&mask, &device)
+                EdgeGates::from_mask(&mask, &device)
             }
             Connectivity::BernoulliSample => {
                 let mask: Vec<bool> = self
@@ -141,9 +143,9 @@ impl ArchitectureParameters {
                     .iter()
                     .map(|&a| rng.random::<f64>() < sigmoid_scalar(a as f64))
                     .collect();
-                EdgeWeights::from_mask(&mask, &device)
+                EdgeGates::from_mask(&mask, &device)
             }
-            Connectivity::AllOn => EdgeWeights::from_mask(&vec![true; n], &device),
+            Connectivity::AllOn => EdgeGates::from_mask(&vec![true; n], &device),
         })
     }
 }

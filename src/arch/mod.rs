@@ -8,7 +8,7 @@ mod picture;
 mod regularizer;
 
 pub use architecture::{Architecture, CostedArchitecture, EdgeDecision};
-pub use connectivity::{ArchitectureParameters, Connectivity, EdgeWeights};
+pub use connectivity::{ArchitectureParameters, Connectivity, EdgeGates};
 pub(crate) use picture::task_colour;
 pub use regularizer::{PairAverage, cost_penalty, edge_entropy, entropy, l1};
 

@@ -6,7 +6,7 @@ use crate::rng::SeededRng;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Device, Tensor};
 
-use crate::arch::{Architecture, ArchitectureParameters, EdgeWeights};
+use crate::arch::{Architecture, ArchitectureParameters, EdgeGates};
 use crate::branch::TaskBranch;
 use crate::cost::NetworkCost;
 use crate::fusion::{FusionConfig, NodeFusion, resize_bilinear};
@@ -130,7 +130,7 @@ impl<B: TaskBranch> Supernet<B> {
     /// # Errors
     /// Images with other channels than the branches expect, or weights for another number of
     /// edges.
-    pub fn forward(&self, images: Tensor<4>, weights: &EdgeWeights) -> Result<Vec<Tensor<4>>> {
+    pub fn forward(&self, images: Tensor<4>, weights: &EdgeGates) -> Result<Vec<Tensor<4>>> {
         let [_, channels, height, width] = images.dims();
         let expected = self.branches[0].input_channels();
         if channels != expected {
@@ -594,11 +594,11 @@ mod tests {
             Tensor::<4>::random([1, 3, 6, 6], burn::tensor::Distribution::Default, &device);
         let mask = [true, false, true, false, true, true];
         let skipped = net
-            .forward(images.clone(), &EdgeWeights::from_mask(&mask, &device))
+            .forward(images.clone(), &EdgeGates::from_mask(&mask, &device))
             .unwrap();
-        let zeros = EdgeWeights {
+        let zeros = EdgeGates {
             active: vec![true; 6],
-            ..EdgeWeights::from_mask(&mask, &device)
+            ..EdgeGates::from_mask(&mask, &device)
         };
         let multiplied = net.forward(images, &zeros).unwrap();
         for (a, b) in skipped.into_iter().zip(multiplied) {
@@ -625,7 +625,7 @@ mod tests {
         let one = branches(&device, vec![(2, 4)], 1);
         assert!(Supernet::new(&space, one, FusionConfig::nddr(1.0, 0.0), 0, &device).is_err());
         let net = Supernet::new(&space, b, FusionConfig::nddr(1.0, 0.0), 0, &device).unwrap();
-        let weights = EdgeWeights::from_mask(&[true; 6], &device);
+        let weights = EdgeGates::from_mask(&[true; 6], &device);
         let err = net
             .forward(Tensor::zeros([1, 2, 4, 4], &device), &weights)
             .unwrap_err()
@@ -634,7 +634,7 @@ mod tests {
             err.contains("supernet input") && err.contains("3 channels"),
             "{err}"
         );
-        let short = EdgeWeights::from_mask(&[true; 5], &device);
+        let short = EdgeGates::from_mask(&[true; 5], &device);
         assert!(
             net.forward(Tensor::zeros([1, 3, 4, 4], &device), &short)
                 .is_err()

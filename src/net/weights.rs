@@ -105,7 +105,7 @@ fn is_safetensors(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::{Architecture, Connectivity, EdgeWeights, tensor_to_vec};
+    use crate::arch::{Architecture, Connectivity, EdgeGates, tensor_to_vec};
     use crate::branch::{SmallCnn, SmallCnnConfig};
     use crate::fusion::FusionConfig;
     use crate::rng::SeededRng;
@@ -138,7 +138,7 @@ mod tests {
         .unwrap()
     }
 
-    fn outputs(net: &Supernet<SmallCnn>, weights: &EdgeWeights) -> Vec<f32> {
+    fn outputs(net: &Supernet<SmallCnn>, weights: &EdgeGates) -> Vec<f32> {
         let device = Device::flex();
         let x = Tensor::<4>::from_data(
             burn::tensor::TensorData::new(
@@ -158,7 +158,7 @@ mod tests {
     fn weights_round_trip_in_both_formats_and_for_derived_networks() {
         let dir = std::env::temp_dir().join(format!("mtl-nas-weights-{}", std::process::id()));
         let original = net(1);
-        let all_on = EdgeWeights::from_mask(&[true; 6], &Device::flex());
+        let all_on = EdgeGates::from_mask(&[true; 6], &Device::flex());
         let want = outputs(&original, &all_on);
         for name in ["w.bpk", "w.safetensors"] {
             original.save_weights(dir.join(name)).unwrap();

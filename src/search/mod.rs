@@ -435,7 +435,7 @@ fn weighted_task_loss<B: TaskBranch>(
     tasks: &[Box<dyn Task>],
     config: &SearchConfig,
     batch: &MultiTaskBatch,
-    weights: &crate::arch::EdgeWeights,
+    weights: &crate::arch::EdgeGates,
     iteration: usize,
     phase: &str,
 ) -> Result<(Tensor<1>, Vec<f64>)> {
