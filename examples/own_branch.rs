@@ -106,9 +106,6 @@ impl TaskBranch for ResidualBranch {
     fn describe(&self, task: &str) -> BranchDescription {
         BranchDescription::from_stages(task, &STAGES)
     }
-    fn num_nodes(&self) -> usize {
-        self.blocks.len()
-    }
     fn input_channels(&self) -> usize {
         3
     }
@@ -121,6 +118,7 @@ impl TaskBranch for ResidualBranch {
     fn head_forward(&self, features: Tensor<4>) -> Tensor<4> {
         self.head.forward(features)
     }
+    /// Optional: the head's parameters, for the reference's x10 / x20 learning rates.
     fn classifier_parameters(&self) -> (Vec<ParamId>, Vec<ParamId>) {
         let bias = self.head.bias.iter().map(|b| b.id).collect();
         (vec![self.head.weight.id], bias)

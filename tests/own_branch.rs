@@ -11,11 +11,14 @@ use mtl_nas::data::{SceneConfig, SceneTarget, SyntheticScenes};
 use mtl_nas::experiment::{SEARCHED, SearchedArchitecture};
 use mtl_nas::prelude::*;
 
-/// Two nodes: a 3x3 convolution at stride 1, a strided one at stride 2; a 1x1 head.
+/// Two nodes: a 3x3 convolution at stride 1, a strided one at stride 2; a 1x1 head. Only
+/// what `TaskBranch` requires: `num_nodes` and `classifier_parameters` take their defaults.
 #[derive(Module, Debug)]
 struct Tiny {
     convs: Vec<Conv2d>,
     head: Conv2d,
+    /// Channels `describe` claims for node 1 (6, what it computes, unless a test lies).
+    claimed: usize,
 }
 
 impl Tiny {
@@ -31,16 +34,14 @@ impl Tiny {
                 kaiming_normal_conv(&conv([4, 6], 2), rng, device)?,
             ],
             head: kaiming_normal_conv(&Conv2dConfig::new([6, outputs], [1, 1]), rng, device)?,
+            claimed: 6,
         })
     }
 }
 
 impl TaskBranch for Tiny {
     fn describe(&self, task: &str) -> BranchDescription {
-        BranchDescription::from_stages(task, &[Stage::new(1, 4, 1), Stage::new(1, 6, 2)])
-    }
-    fn num_nodes(&self) -> usize {
-        2
+        BranchDescription::from_stages(task, &[Stage::new(1, 4, 1), Stage::new(1, self.claimed, 2)])
     }
     fn input_channels(&self) -> usize {
         3
@@ -50,10 +51,6 @@ impl TaskBranch for Tiny {
     }
     fn head_forward(&self, features: Tensor<4>) -> Tensor<4> {
         self.head.forward(features)
-    }
-    fn classifier_parameters(&self) -> (Vec<ParamId>, Vec<ParamId>) {
-        let bias = self.head.bias.iter().map(|b| b.id).collect();
-        (vec![self.head.weight.id], bias)
     }
 }
 
@@ -185,4 +182,41 @@ fn a_problem_with_too_few_branches_is_refused() {
         .to_string();
     assert!(error.contains("1 branches for 2 tasks"), "{error}");
     let _ = std::fs::remove_dir_all(out_dir("refused"));
+}
+
+#[test]
+fn a_branch_that_computes_other_channels_than_it_describes_is_named() {
+    let device = Device::flex();
+    let rng = &mut SeededRng::new(0);
+    let mut liar = Tiny::new(1, rng, &device).unwrap();
+    liar.claimed = 5;
+    let honest = Tiny::new(3, rng, &device).unwrap();
+    // The defaults: nodes counted from the description, no classifier multipliers.
+    assert_eq!(honest.num_nodes(), 2);
+    assert_eq!(honest.classifier_parameters(), (vec![], vec![]));
+    let space = SearchSpace::from_branches(
+        &[liar.describe("depth"), honest.describe("normal")],
+        EdgeRule::same_stage(),
+    )
+    .unwrap();
+    let net = Supernet::new(
+        &space,
+        vec![liar, honest],
+        FusionConfig::nddr(1.0, 0.0),
+        0,
+        &device,
+    )
+    .unwrap();
+    let images = Tensor::<4>::zeros([1, 3, 16, 20], &device);
+    let gates = net
+        .architecture
+        .connectivity(Connectivity::Sigmoid, &mut SeededRng::new(0))
+        .unwrap();
+    let err = net.forward(images, &gates).unwrap_err().to_string();
+    assert!(
+        err.contains("node depth[1]")
+            && err.contains("5 channels at stride 2")
+            && err.contains("6 channels of 8 x 10"),
+        "{err}"
+    );
 }

@@ -28,13 +28,16 @@ use crate::space::BranchDescription;
 /// A single-task network seen as a chain of nodes and a head.
 ///
 /// Node `0` is computed from the input image, node `l` from the (fused) node `l - 1`, and the
-/// head from the (fused) last node.
+/// head from the (fused) last node. Each node's feature must have the channels and (about) the
+/// size its description says: the supernet checks it on every forward and names the node.
 pub trait TaskBranch: Module + ModuleDisplay {
     /// Describes the branch's nodes for [`SearchSpace::from_branches`](crate::space::SearchSpace::from_branches).
     fn describe(&self, task: &str) -> BranchDescription;
 
-    /// Number of nodes (layers).
-    fn num_nodes(&self) -> usize;
+    /// Number of nodes (layers): by default as many as [`TaskBranch::describe`] lists.
+    fn num_nodes(&self) -> usize {
+        self.describe("").nodes.len()
+    }
 
     /// Channels the branch expects in the input image.
     fn input_channels(&self) -> usize;
@@ -55,8 +58,12 @@ pub trait TaskBranch: Module + ModuleDisplay {
     fn head_forward(&self, features: Tensor<4>) -> Tensor<4>;
 
     /// The last classifier layer's parameters, `(weights, biases)`: the reference trains them
-    /// with larger learning-rate multipliers (x10 and x20).
-    fn classifier_parameters(&self) -> (Vec<ParamId>, Vec<ParamId>);
+    /// with larger learning-rate multipliers (x10 and x20). None by default (every parameter
+    /// then learns at the branch's rate, as under [`SearchConfig::short`](crate::search::SearchConfig::short),
+    /// whose multipliers are 1 anyway).
+    fn classifier_parameters(&self) -> (Vec<ParamId>, Vec<ParamId>) {
+        (Vec::new(), Vec::new())
+    }
 
     /// What the branch costs on one image of `input` = `[height, width]` pixels: each node's
     /// layer with the size of the node it produces, and the head (see [`crate::cost`]; the

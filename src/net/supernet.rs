@@ -168,18 +168,19 @@ impl<B: TaskBranch> Supernet<B> {
         for (position, step) in self.space.schedule().iter().enumerate() {
             match *step {
                 ScheduleStep::Layer(node) => {
-                    let input = if node.layer == 0 {
-                        images.clone()
-                    } else {
-                        fused[node.task].take().unwrap_or_else(|| images.clone())
+                    let input = match node.layer {
+                        0 => images.clone(),
+                        _ => fused[node.task]
+                            .take()
+                            .ok_or_else(|| missing(node, "fused"))?,
                     };
                     let feature = self.branches[node.task].layer_forward(node.layer, input);
+                    self.check_node(node, &feature, [height, width])?;
                     pre[offsets[node.task] + node.layer] = Some(feature);
                 }
                 ScheduleStep::Fuse(node) => {
-                    let Some(own) = pre[offsets[node.task] + node.layer].clone() else {
-                        continue;
-                    };
+                    let own = (pre[offsets[node.task] + node.layer].clone())
+                        .ok_or_else(|| missing(node, "pre-fusion"))?;
                     let out = match &self.fusions[node.task][node.layer] {
                         None => own,
                         Some(fusion) => {
@@ -463,6 +464,47 @@ fn last_uses(space: &SearchSpace) -> Vec<usize> {
         }
     }
     last
+}
+
+impl<B: TaskBranch> Supernet<B> {
+    /// A branch's layer must give the feature its description promised: the channels exactly,
+    /// and the size of an input of `input` pixels at the node's stride (rounded either way).
+    fn check_node(&self, node: NodeId, feature: &Tensor<4>, input: [usize; 2]) -> Result<()> {
+        let described = self.space.node(node);
+        let [_, channels, h, w] = feature.dims();
+        let stride = described.stride.max(1);
+        let fits = |got: usize, size: usize| got == size / stride || got == size.div_ceil(stride);
+        if channels != described.channels || !fits(h, input[0]) || !fits(w, input[1]) {
+            return Err(Error::shape(
+                format!(
+                    "node {} (the branch's layer_forward({}) against its describe())",
+                    self.space.node_name(node),
+                    node.layer
+                ),
+                format!(
+                    "{} channels at stride {stride}: about {} x {} for a {} x {} input",
+                    described.channels,
+                    input[0].div_ceil(stride),
+                    input[1].div_ceil(stride),
+                    input[0],
+                    input[1]
+                ),
+                format!("{channels} channels of {h} x {w}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The schedule computes every node's input before the node: a missing one is a bug.
+fn missing(node: NodeId, what: &str) -> Error {
+    Error::config(
+        "supernet schedule",
+        format!(
+            "node {}:{} has no {what} feature when it needs one",
+            node.task, node.layer
+        ),
+    )
 }
 
 #[cfg(test)]
