@@ -88,6 +88,26 @@ pub(crate) fn kaiming_conv(
     rng: &mut impl Rng,
     device: &Device,
 ) -> Conv2d {
+    let fan_out = channels[1] * kernel * kernel;
+    let std = (2.0 / fan_out as f64).sqrt();
+    normal_conv(
+        channels,
+        [kernel, stride, padding, dilation],
+        std,
+        rng,
+        device,
+    )
+}
+
+/// A convolution without bias of `kernel`, `stride`, `padding` and `dilation` (in that order)
+/// whose weight is normal with standard deviation `std`, drawn once from `rng`.
+pub(crate) fn normal_conv(
+    channels: [usize; 2],
+    [kernel, stride, padding, dilation]: [usize; 4],
+    std: f64,
+    rng: &mut impl Rng,
+    device: &Device,
+) -> Conv2d {
     let mut conv = Conv2dConfig::new(channels, [kernel, kernel])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(
@@ -97,12 +117,7 @@ pub(crate) fn kaiming_conv(
         .with_bias(false)
         .with_initializer(Initializer::Zeros)
         .init(device);
-    let fan_out = channels[1] * kernel * kernel;
-    conv.weight = crate::fusion::normal_param(
-        [channels[1], channels[0], kernel, kernel],
-        (2.0 / fan_out as f64).sqrt(),
-        rng,
-        device,
-    );
+    conv.weight =
+        crate::fusion::normal_param([channels[1], channels[0], kernel, kernel], std, rng, device);
     conv
 }

@@ -14,7 +14,7 @@ use super::import::{
     Checkpoint, ClassifierImport, ImportReport, ImportWeights, WeightLayout, fold_bias_into_norm,
     load_conv, load_norm, norm_as_shift,
 };
-use super::{TaskBranch, kaiming_conv};
+use super::{TaskBranch, kaiming_conv, normal_conv};
 use crate::cost::{BranchCost, LayerCost, conv_cost, norm_params};
 use crate::space::{BranchDescription, NodeDescription};
 use crate::{Error, Result};
@@ -113,15 +113,8 @@ impl Vgg16LargeFovConfig {
         }
         let fan_in_conv =
             |c: [usize; 2], kernel: usize, padding: usize, dilation: usize, rng: &mut _| {
-                let mut conv = kaiming_conv(c, kernel, 1, padding, dilation, rng, device);
-                let fan_in = c[0] * kernel * kernel;
-                conv.weight = crate::fusion::normal_param(
-                    [c[1], c[0], kernel, kernel],
-                    1.0 / (fan_in as f64).sqrt(),
-                    rng,
-                    device,
-                );
-                conv
+                let std = 1.0 / ((c[0] * kernel * kernel) as f64).sqrt();
+                normal_conv(c, [kernel, 1, padding, dilation], std, rng, device)
             };
         let fc6 = fan_in_conv([widths[12], fc], 3, 12, 12, rng);
         let fc7 = fan_in_conv([fc, fc], 1, 0, 1, rng);
