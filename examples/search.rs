@@ -58,6 +58,11 @@ struct Args {
     /// comma-separated; empty for none.
     #[arg(long, value_delimiter = ',')]
     sweep: Vec<f64>,
+    /// Also retrain the searched architecture from scratch as the baselines are trained (a
+    /// diagnostic row, "MTL-NAS retrained"; the method evaluates the searched weights as
+    /// they are).
+    #[arg(long)]
+    retrain: bool,
     /// Output folder.
     #[arg(long, default_value = "runs/search")]
     out: PathBuf,
@@ -132,6 +137,7 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             seeds: args.seeds,
             cost_aware: CostPenalty::macs(args.cost_weight),
             sweep: args.sweep.clone(),
+            retrain: args.retrain,
             ..Experiment::two_tasks().settings
         },
         ..Experiment::two_tasks()

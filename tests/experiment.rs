@@ -4,8 +4,8 @@
 use mtl_nas::arch::Architecture;
 use mtl_nas::data::SceneTarget;
 use mtl_nas::experiment::{
-    AblationVariant, COST_AWARE, Event, Experiment, ExperimentData, SEARCHED, SearchedArchitecture,
-    evaluate_saved,
+    AblationVariant, COST_AWARE, Event, Experiment, ExperimentData, RETRAINED, SEARCHED,
+    SearchedArchitecture, evaluate_saved,
 };
 use mtl_nas::prelude::*;
 use mtl_nas::report::SeedSummary;
@@ -274,4 +274,38 @@ fn ablations_share_searches_and_tell_variants_apart() {
         assert_eq!(row.discrete_delta.count, 2, "{}", row.variant.name);
         assert!(row.discrete_delta.mean.is_finite() && row.gap_percent.mean >= 0.0);
     }
+}
+
+#[test]
+fn the_retrained_row_trains_the_searched_architecture_again() {
+    let out =
+        std::env::temp_dir().join(format!("mtl-nas-experiment-retrain-{}", std::process::id()));
+    let device = Device::flex().autodiff();
+    let mut experiment = tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals]);
+    experiment.settings.retrain = true;
+    experiment.settings.baselines = vec![mtl_nas::net::Baseline::SingleTask];
+    let mut trained_steps = 0;
+    let report = experiment
+        .run(&out, &device, |event| {
+            if let Event::Train(_) = event {
+                trained_steps += 1
+            }
+        })
+        .unwrap();
+    let table = &report.table;
+    let methods: Vec<_> = table.rows.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["single-task", SEARCHED, RETRAINED]);
+    // Trained as a baseline is: the same 4 steps, after the single-task baseline's 4.
+    assert_eq!(trained_steps, 2 * 4);
+    // The same architecture, so the same fusion cost as the searched network.
+    let cost = |name: &str| table.row(name).unwrap().cost.unwrap();
+    assert_eq!(cost(RETRAINED).fusion_macs, cost(SEARCHED).fusion_macs);
+    assert_eq!(cost(RETRAINED).total_macs, cost(SEARCHED).total_macs);
+    let retrained = table.row(RETRAINED).unwrap();
+    assert!(retrained.evaluation.losses.iter().all(|l| l.is_finite()));
+    assert_ne!(
+        retrained.evaluation,
+        table.row(SEARCHED).unwrap().evaluation
+    );
+    let _ = std::fs::remove_dir_all(out);
 }

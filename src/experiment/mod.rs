@@ -47,6 +47,10 @@ use crate::{Error, Result, io};
 /// The row name of the searched network in results tables.
 pub const SEARCHED: &str = "MTL-NAS";
 
+/// The row name of the searched architecture retrained as the baselines are
+/// ([`RunSettings::retrain`]; a diagnostic, not the paper's method).
+pub const RETRAINED: &str = "MTL-NAS retrained";
+
 /// The row name of the cost-aware search ([`RunSettings::cost_aware`]).
 pub const COST_AWARE: &str = "MTL-NAS + cost";
 

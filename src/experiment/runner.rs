@@ -8,8 +8,8 @@ use burn::tensor::Device;
 
 use super::problem::{branches_for_seed, checked_datasets, supernet, task_names};
 use super::{
-    COST_AWARE, Event, ExperimentReport, Problem, RunSettings, SEARCHED, SearchedArchitecture,
-    SweepPoint,
+    COST_AWARE, Event, ExperimentReport, Problem, RETRAINED, RunSettings, SEARCHED,
+    SearchedArchitecture, SweepPoint,
 };
 use crate::arch::Architecture;
 use crate::branch::TaskBranch;
@@ -92,6 +92,11 @@ pub(super) fn run<P: Problem>(
             write_search(out, "", &outcome)?;
             first = Some((outcome.architecture.clone(), outcome.history.clone()));
         }
+        let mut retrained = Vec::new();
+        if settings.retrain {
+            events(Event::Stage(&label(RETRAINED)));
+            retrained.push(shared.retrain(&outcome.architecture, index, events)?);
+        }
         if settings.cost_aware.is_on() {
             events(Event::Stage(&label(COST_AWARE)));
             let penalty = settings.cost_aware.clone();
@@ -109,6 +114,7 @@ pub(super) fn run<P: Problem>(
             runs.push(shared.baseline(baseline, index, events)?);
         }
         runs.extend(searched);
+        runs.extend(retrained);
         tables.push(table(runs)?);
     }
     let sweep = shared.sweep(&tables[0], events)?;
@@ -297,6 +303,41 @@ impl<P: Problem> Shared<'_, P> {
             evaluation,
             seconds: start.elapsed().as_secs_f64(),
             cost,
+        })
+    }
+
+    /// The searched `architecture` trained again from seed `index`'s initial weights as the
+    /// baselines are (all the training data for the weights, the baselines' fusion, the same
+    /// budget): a diagnostic beside the method, which evaluates the searched weights as they
+    /// are.
+    fn retrain(
+        &self,
+        architecture: &Architecture,
+        index: usize,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<MethodRun> {
+        let (settings, tasks, device) = (self.settings, &self.tasks, self.device);
+        let start = Instant::now();
+        let branches = branches_for_seed(self.problem, settings, tasks, device, index)?;
+        let seed = settings.seed.wrapping_add(index as u64);
+        let net = Supernet::new(
+            &architecture.space,
+            branches,
+            settings.baseline_fusion,
+            seed,
+            device,
+        )?
+        .derive(architecture)?;
+        let config = self.search_config(index, None);
+        let trained = train(net, tasks, self.train, &config, |log| {
+            events(Event::Train(log))
+        })?;
+        let evaluation = evaluate_network(&trained.network, tasks, self.test, self.eval_batch())?;
+        Ok(MethodRun {
+            name: RETRAINED.to_string(),
+            evaluation,
+            seconds: start.elapsed().as_secs_f64(),
+            cost: Some(trained.network.cost(self.input)?.summary()),
         })
     }
 

@@ -44,6 +44,13 @@ pub struct RunSettings {
     /// row and the sweep: the penalty needs informative task gradients to trade against.
     #[serde(default = "default_cost_aware_warmup")]
     pub cost_aware_warmup: f64,
+    /// Also train the (reference) searched architecture again from the initial weights, as
+    /// the baselines are trained, and add it as a row ([`RETRAINED`](super::RETRAINED)): a
+    /// diagnostic (the paper evaluates the searched weights as they are). It separates what
+    /// the search found from how its weights were trained (on half the training data, under
+    /// relaxed connectivity).
+    #[serde(default)]
+    pub retrain: bool,
     /// Weights `mu` of a sweep of the cost-aware search (on the first seed, priced as
     /// `cost_aware`, with its warm-up; 0 is the warm-up alone), for the Pareto picture; empty
     /// for none.
@@ -76,6 +83,7 @@ impl RunSettings {
             seeds: 1,
             cost_aware: CostPenalty::default(),
             cost_aware_warmup: default_cost_aware_warmup(),
+            retrain: false,
             sweep: Vec::new(),
         }
     }
