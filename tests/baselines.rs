@@ -40,7 +40,7 @@ fn fit<N: MultiTaskNetwork>(net: N) -> Vec<f64> {
         },
         ..Default::default()
     };
-    let outcome = train(net, &tasks(), &train_data, &config, |_| {}).unwrap();
+    let outcome = train(net, &tasks(), &train_data, &(&config).into(), |_| {}).unwrap();
     assert_eq!(outcome.history.len(), 300);
     evaluate_network(&outcome.network, &tasks(), &test_data, 16)
         .unwrap()

@@ -22,7 +22,7 @@ use mtl_nas::search::{
     ArchitectureOptimizerConfig, NonFinitePolicy, WeightOptimizerConfig, WeightStepConnectivity,
 };
 use mtl_nas::space::NodeDescription;
-use mtl_nas::train::train;
+use mtl_nas::train::{TrainConfig, train};
 
 /// A branch of one-channel layers `x -> factor_l * x` and the identity as head.
 #[derive(Module, Debug)]
@@ -721,7 +721,7 @@ fn train_skips_and_counts_non_finite_batches() {
         net(),
         &tasks,
         &data,
-        &config(NonFinitePolicy::SkipBatch),
+        &TrainConfig::from(&config(NonFinitePolicy::SkipBatch)),
         |_| {},
     )
     .unwrap();
@@ -744,9 +744,15 @@ fn train_skips_and_counts_non_finite_batches() {
             .filter(|log| !log.losses.is_empty())
             .all(|log| log.losses.len() == 2 && log.losses.iter().all(|l| l.is_finite()))
     );
-    let err = train(net(), &tasks, &data, &config(NonFinitePolicy::Stop), |_| {})
-        .unwrap_err()
-        .to_string();
+    let err = train(
+        net(),
+        &tasks,
+        &data,
+        &TrainConfig::from(&config(NonFinitePolicy::Stop)),
+        |_| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains(&format!(
             "non-finite loss at iteration {} during the weight step (task `b`)",
@@ -765,7 +771,7 @@ fn train_skips_and_counts_non_finite_batches() {
         before,
         &tasks,
         &all,
-        &config(NonFinitePolicy::SkipBatch),
+        &TrainConfig::from(&config(NonFinitePolicy::SkipBatch)),
         |_| {},
     )
     .unwrap();

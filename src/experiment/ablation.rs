@@ -145,7 +145,9 @@ pub(super) fn run<P: Problem>(
         let config = settings.search_for_seed(index);
         let branches = branches_for_seed(problem, settings, &tasks, device, index)?;
         let net = baselines::single_task(branches, &names, device)?;
-        let trained = train(net, &tasks, train_set, &config, |l| events(Event::Train(l)))?;
+        let trained = train(net, &tasks, train_set, &(&config).into(), |l| {
+            events(Event::Train(l))
+        })?;
         let base = evaluate_network(&trained.network, &tasks, test_set, settings.eval_batch)?;
         let mut searched: Vec<((SearchConfig, FusionConfig), _)> = Vec::new();
         for (table, (_, variants)) in ablations.iter().enumerate() {

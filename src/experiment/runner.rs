@@ -23,7 +23,7 @@ use crate::search::{
     CostPenalty, Evaluation, IterationLog, Search, SearchConfig, SearchOutcome, evaluate_network,
 };
 use crate::task::Task;
-use crate::train::{TrainLog, train};
+use crate::train::{TrainConfig, TrainLog, train};
 use crate::{Error, Result, io};
 
 /// One method's result on one seed.
@@ -262,7 +262,7 @@ impl<P: Problem> Shared<'_, P> {
         let seed = settings.seed.wrapping_add(index as u64);
         let fusion = settings.baseline_fusion;
         let supernet = |net: Supernet<P::Branch>, observe: &mut dyn FnMut(&TrainLog)| {
-            let trained = train(net, tasks, train_set, &config, observe)?;
+            let trained = train(net, tasks, train_set, &(&config).into(), observe)?;
             let evaluation =
                 evaluate_network(&trained.network, tasks, self.test, self.eval_batch())?;
             Ok::<_, Error>((
@@ -277,7 +277,7 @@ impl<P: Problem> Shared<'_, P> {
             )?,
             Baseline::SharedTrunk => {
                 let net = baselines::shared_trunk(branches, &names)?;
-                let trained = train(net, tasks, train_set, &config, &mut observe)?;
+                let trained = train(net, tasks, train_set, &(&config).into(), &mut observe)?;
                 let evaluation =
                     evaluate_network(&trained.network, tasks, self.test, self.eval_batch())?;
                 (evaluation, Some(trained.network.cost(self.input)))
@@ -328,7 +328,7 @@ impl<P: Problem> Shared<'_, P> {
             device,
         )?
         .derive(architecture)?;
-        let config = self.search_config(index, None);
+        let config = TrainConfig::from(&self.search_config(index, None));
         let trained = train(net, tasks, self.train, &config, |log| {
             events(Event::Train(log))
         })?;

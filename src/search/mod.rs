@@ -16,6 +16,7 @@ mod config;
 mod constant;
 mod evaluate;
 pub(crate) mod optimizer;
+pub(crate) mod step;
 mod sweep;
 
 pub use config::{
@@ -31,16 +32,16 @@ use std::path::PathBuf;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{Architecture, Connectivity, PairAverage, cost_penalty, entropy, l1};
+use crate::arch::{Architecture, PairAverage, entropy};
 use crate::branch::TaskBranch;
-use crate::cost::edge_costs;
-use crate::data::{EpochSplit, MultiTaskBatch, MultiTaskDataset};
+use crate::data::{EpochSplit, MultiTaskDataset};
 use crate::net::Supernet;
 use crate::rng::SeededRng;
 use crate::task::Task;
 use crate::{Error, Result};
 use checkpoint::LoopState;
 use optimizer::{ArchitectureOptimizer, WeightOptimizer};
+use step::Steps;
 
 /// Generator streams of a search, one per purpose, so e.g. changing the augmentation does not
 /// change the connectivity noise.
@@ -199,7 +200,8 @@ impl Search {
         self.search_from(net, (architecture, weights), state, tasks, data, observe)
     }
 
-    /// The alternating loop from `state` on.
+    /// The alternating loop from `state` on: each iteration an architecture step (after the
+    /// warm-up), a weight step, the log, and a checkpoint when one is due.
     fn search_from<B: TaskBranch>(
         &self,
         mut net: Supernet<B>,
@@ -222,136 +224,51 @@ impl Search {
                 "the search trains: put the supernet on an autodiff device (device.autodiff())",
             ));
         }
-        let average = PairAverage::new(net.space());
-        let skip = config.on_non_finite == NonFinitePolicy::SkipBatch;
-        // The cost-aware penalty's edge costs, priced at the first batch's image size.
-        let mut costs: Option<Tensor<1>> = None;
+        let mut steps = Steps {
+            config,
+            tasks,
+            data,
+            device: device.clone(),
+            average: PairAverage::new(net.space()),
+            costs: None,
+        };
         while state.iteration < config.steps {
             let iteration = state.iteration;
             // Dropout draws from the device's generator: seed it per iteration, so a resumed
             // run draws what an uninterrupted one would.
             device.seed(mix_seed(config.seed, iteration as u64));
-
-            let logits = net.architecture.logits.val();
-            let entropy_value = scalar(&entropy(logits, &average));
-            let entropy_weight = config.entropy_weight_at(iteration);
+            let entropy_value = scalar(&entropy(net.architecture.logits.val(), &steps.average));
             // No architecture step during the warm-up (the logits stay where they are).
-            let warming_up = iteration < config.architecture_warmup_steps();
-            let architecture_losses = if warming_up {
+            let architecture_losses = if iteration < config.architecture_warmup_steps() {
                 Vec::new()
             } else {
-                // Architecture step: sigmoid relaxation, task losses + lambda H (+ L1), Adam on
-                // the logits only.
-                let batch = data.batch(
-                    &state.split.next_search(config.batch_size),
-                    Some((&config.augmentation, &mut state.augment)),
-                    &device,
-                )?;
-                let weights = net
-                    .architecture
-                    .connectivity(Connectivity::Sigmoid, &mut state.noise)?;
-                let logits = net.architecture.logits.val();
-                let regulariser = entropy(logits.clone(), &average);
-                if config.cost_penalty.is_on() && costs.is_none() {
-                    costs = Some(priced_edges(&net, &config.cost_penalty, &batch)?);
-                }
-                // Only the logits learn in this step: the forward pass runs on a view of the
-                // network whose other weights need no gradient, so the backward pass skips every
-                // weight-gradient product (the logits' gradient is unchanged, bit for bit).
-                let logits_only = net.logits_only();
-                let step = weighted_task_loss(
-                    &logits_only,
-                    tasks,
-                    config,
-                    &batch,
-                    &weights,
-                    iteration,
-                    "architecture",
-                )
-                .and_then(|(task_loss, losses)| {
-                    let mut loss = task_loss + regulariser.mul_scalar(entropy_weight);
-                    if config.l1_weight > 0.0 {
-                        loss =
-                            loss + l1(logits.clone(), &average, None).mul_scalar(config.l1_weight);
-                    }
-                    if let Some(costs) = &costs {
-                        let penalty =
-                            cost_penalty(logits, costs.clone(), config.cost_penalty.budget);
-                        let weight = config.cost_penalty.weight_at(iteration, config.steps);
-                        loss = loss + penalty.mul_scalar(weight);
-                    }
-                    let mut grads = loss.backward();
-                    let gradients = architecture_optimizer
-                        .gradients(&net, &mut grads)
-                        .ok_or_else(|| non_finite_gradient(iteration, "architecture"))?;
-                    Ok((gradients, losses))
-                });
-                // Release the view before the update, so the optimiser owns each tensor alone.
-                drop(logits_only);
-                match skip_non_finite(step, skip, &mut state)? {
-                    Some((gradients, losses)) => {
-                        net = architecture_optimizer.step(net, gradients);
-                        losses
-                    }
-                    None => Vec::new(),
-                }
+                let optimizer = &mut architecture_optimizer;
+                let (stepped, losses) =
+                    steps.architecture(net, optimizer, &mut state, iteration)?;
+                net = stepped;
+                losses
             };
-
-            // Weight step: relaxed-Bernoulli connectivity at the scheduled temperature, task
-            // losses only, SGD on everything but the logits.
-            let batch = data.batch(
-                &state.split.next_train(config.batch_size),
-                Some((&config.augmentation, &mut state.augment)),
-                &device,
-            )?;
-            let temperature = config.temperature_at(iteration);
-            let mode = match config.weight_step_connectivity {
-                WeightStepConnectivity::RelaxedBernoulli => {
-                    Connectivity::RelaxedBernoulli { temperature }
-                }
-                WeightStepConnectivity::Sigmoid => Connectivity::Sigmoid,
-            };
-            let weights = net.architecture.connectivity(mode, &mut state.noise)?;
-            let factor = config.poly_factor_at(iteration);
-            let step =
-                weighted_task_loss(&net, tasks, config, &batch, &weights, iteration, "weight")
-                    .and_then(|(loss, losses)| {
-                        let mut grads = loss.backward();
-                        let gradients = weight_optimizer
-                            .gradients(&net, &mut grads)
-                            .ok_or_else(|| non_finite_gradient(iteration, "weight"))?;
-                        Ok((gradients, losses))
-                    });
-            let weight_losses = match skip_non_finite(step, skip, &mut state)? {
-                Some((gradients, losses)) => {
-                    net = weight_optimizer.step(net, gradients, factor);
-                    losses
-                }
-                None => Vec::new(),
-            };
-
-            let logits = net.architecture.logit_values()?;
-            let last = iteration + 1 == config.steps;
-            let record = last
-                || (config.record_logits_every > 0
-                    && iteration.is_multiple_of(config.record_logits_every));
+            let schedule = (
+                config.temperature_at(iteration),
+                config.poly_factor_at(iteration),
+            );
+            let optimizer = &mut weight_optimizer;
+            let (stepped, weight_losses) =
+                steps.weights(net, optimizer, &mut state, iteration, schedule)?;
+            net = stepped;
+            let log = self.iteration_log(&net, iteration, architecture_losses, weight_losses)?;
             let log = IterationLog {
-                iteration,
-                architecture_losses,
-                weight_losses,
                 entropy: entropy_value,
-                entropy_weight,
-                temperature,
-                learning_rate: config.weights.learning_rate * factor,
-                kept_edges: logits.iter().filter(|&&a| a > 0.0).count(),
-                logits: record.then_some(logits),
+                temperature: schedule.0,
+                ..log
             };
             observe(&log);
             state.history.push(log);
             state.iteration += 1;
             if let Some(dir) = &self.checkpoints
                 && config.checkpoint_every > 0
-                && (state.iteration.is_multiple_of(config.checkpoint_every) || last)
+                && (state.iteration.is_multiple_of(config.checkpoint_every)
+                    || state.iteration == config.steps)
             {
                 checkpoint::write(
                     dir,
@@ -376,35 +293,33 @@ impl Search {
             skipped_batches: state.skipped_batches,
         })
     }
-}
 
-/// The cost of every edge of `net`'s space as priced by `penalty`, at `batch`'s image size,
-/// as a `[num_edges]` tensor on the batch's device.
-fn priced_edges<B: TaskBranch>(
-    net: &Supernet<B>,
-    penalty: &CostPenalty,
-    batch: &MultiTaskBatch,
-) -> Result<Tensor<1>> {
-    let [_, _, height, width] = batch.images.dims();
-    let branches: Vec<_> = net
-        .branches
-        .iter()
-        .map(|b| b.cost([height, width]))
-        .collect();
-    let costs = edge_costs(net.space(), [height, width], &branches, penalty.edge_cost)?;
-    let costs: Vec<f32> = costs.into_iter().map(|c| c as f32).collect();
-    Ok(Tensor::from_data(
-        burn::tensor::TensorData::new(costs.clone(), [costs.len()]),
-        &batch.images.device(),
-    ))
-}
-
-fn non_finite_gradient(iteration: usize, phase: &str) -> Error {
-    Error::NonFinite {
-        what: "gradient".into(),
-        iteration,
-        phase: phase.into(),
-        task: "all tasks (the gradient of their summed loss)".into(),
+    /// The log of `iteration` after both steps: its losses, schedules, the edges kept, and the
+    /// logits when they are due for the history (the entropy and temperature are filled in by
+    /// the loop).
+    fn iteration_log<B: TaskBranch>(
+        &self,
+        net: &Supernet<B>,
+        iteration: usize,
+        architecture_losses: Vec<f64>,
+        weight_losses: Vec<f64>,
+    ) -> Result<IterationLog> {
+        let config = &self.config;
+        let logits = net.architecture.logit_values()?;
+        let record = iteration + 1 == config.steps
+            || (config.record_logits_every > 0
+                && iteration.is_multiple_of(config.record_logits_every));
+        Ok(IterationLog {
+            iteration,
+            architecture_losses,
+            weight_losses,
+            entropy: 0.0,
+            entropy_weight: config.entropy_weight_at(iteration),
+            temperature: 0.0,
+            learning_rate: config.weights.learning_rate * config.poly_factor_at(iteration),
+            kept_edges: logits.iter().filter(|&&a| a > 0.0).count(),
+            logits: record.then_some(logits),
+        })
     }
 }
 
@@ -414,62 +329,6 @@ pub(crate) fn mix_seed(seed: u64, index: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// A step's result under the non-finite policy: `None` (and one more skipped batch) for a
-/// non-finite loss or gradient when `skip` is set; every other error is returned.
-fn skip_non_finite<T>(step: Result<T>, skip: bool, state: &mut LoopState) -> Result<Option<T>> {
-    match step {
-        Ok(value) => Ok(Some(value)),
-        Err(Error::NonFinite { .. }) if skip => {
-            state.skipped_batches += 1;
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// `sum_t w_t L_t` on `batch`, with each task's loss read back (and checked to be finite).
-fn weighted_task_loss<B: TaskBranch>(
-    net: &Supernet<B>,
-    tasks: &[Box<dyn Task>],
-    config: &SearchConfig,
-    batch: &MultiTaskBatch,
-    weights: &crate::arch::EdgeGates,
-    iteration: usize,
-    phase: &str,
-) -> Result<(Tensor<1>, Vec<f64>)> {
-    let outputs = net.forward(batch.images.clone(), weights)?;
-    let mut total: Option<Tensor<1>> = None;
-    let mut values = Vec::with_capacity(tasks.len());
-    for (t, (task, output)) in tasks.iter().zip(outputs).enumerate() {
-        let target = batch.targets.get(t).ok_or_else(|| {
-            Error::Dataset(format!(
-                "the batch has {} targets but task `{}` is number {}",
-                batch.targets.len(),
-                task.name(),
-                t + 1
-            ))
-        })?;
-        let loss = task.loss(output, target)?;
-        let value = scalar(&loss);
-        if !value.is_finite() {
-            return Err(Error::NonFinite {
-                what: "loss".into(),
-                iteration,
-                phase: phase.into(),
-                task: task.name().into(),
-            });
-        }
-        values.push(value);
-        let weighted = loss.mul_scalar(config.task_weight(t));
-        total = Some(match total {
-            Some(sum) => sum + weighted,
-            None => weighted,
-        });
-    }
-    let total = total.ok_or_else(|| Error::config("tasks", "at least one task is needed"))?;
-    Ok((total, values))
 }
 
 /// Checks that `tasks` name the space's tasks in order.

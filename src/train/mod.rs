@@ -1,14 +1,14 @@
 //! Training a network of fixed structure (a baseline, or a derived network to fine-tune) with
 //! the search's weight optimiser and schedule, on every training sample.
 
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{EpochSampler, MultiTaskBatch, MultiTaskDataset};
+use crate::data::{Augmentation, EpochSampler, MultiTaskDataset};
 use crate::net::MultiTaskNetwork;
 use crate::rng::SeededRng;
 use crate::search::optimizer::WeightOptimizer;
-use crate::search::{NonFinitePolicy, SearchConfig, mix_seed};
+use crate::search::step::{non_finite_gradient, skip_non_finite, weighted_loss};
+use crate::search::{NonFinitePolicy, SearchConfig, WeightOptimizerConfig, mix_seed};
 use crate::task::Task;
 use crate::{Error, Result};
 
@@ -39,10 +39,71 @@ pub struct TrainOutcome<N> {
     pub skipped_batches: usize,
 }
 
+/// The settings of a training run: the part of a [`SearchConfig`] the weights need (its
+/// weight optimiser, poly schedule, task weights, augmentation, seed and non-finite policy).
+/// `TrainConfig::from(&search)` gives a baseline the same budget of weight updates as that
+/// search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// SGD steps.
+    pub steps: usize,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Seed of the data order and the augmentation.
+    pub seed: u64,
+    /// Weight of each task's loss, in task order; empty = 1 for every task.
+    pub task_weights: Vec<f64>,
+    /// The weight optimiser (learning rates, multipliers, momentum, decay, poly power).
+    pub weights: WeightOptimizerConfig,
+    /// Augmentation of every batch.
+    pub augmentation: Augmentation,
+    /// What to do with a non-finite loss or gradient.
+    pub on_non_finite: NonFinitePolicy,
+}
+
+impl From<&SearchConfig> for TrainConfig {
+    fn from(search: &SearchConfig) -> Self {
+        Self {
+            steps: search.steps,
+            batch_size: search.batch_size,
+            seed: search.seed,
+            task_weights: search.task_weights.clone(),
+            weights: search.weights.clone(),
+            augmentation: search.augmentation.clone(),
+            on_non_finite: search.on_non_finite,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The same settings as a search configuration's weight side (the rest at its defaults),
+    /// for checks and schedules shared with the search.
+    fn as_search(&self) -> SearchConfig {
+        SearchConfig {
+            steps: self.steps,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            task_weights: self.task_weights.clone(),
+            weights: self.weights.clone(),
+            augmentation: self.augmentation.clone(),
+            on_non_finite: self.on_non_finite,
+            ..SearchConfig::default()
+        }
+    }
+
+    /// Checks every value for a run over `tasks` tasks (as [`SearchConfig::validate`] checks
+    /// the same fields).
+    ///
+    /// # Errors
+    /// The first invalid field.
+    pub fn validate(&self, tasks: usize) -> Result<()> {
+        self.as_search().validate(tasks)
+    }
+}
+
 /// Trains `net` for `config.steps` SGD steps of `config.batch_size` samples drawn from all of
 /// `data` (a fresh order each epoch), with the weight optimiser, poly schedule, task weights,
-/// augmentation and seed of `config`: the same budget of weight updates as a search with that
-/// configuration. `config`'s architecture settings are unused.
+/// augmentation and seed of `config`.
 ///
 /// # Errors
 /// An invalid configuration, a network not on an autodiff device, a dataset error, or a
@@ -51,10 +112,11 @@ pub fn train<N: MultiTaskNetwork>(
     net: N,
     tasks: &[Box<dyn Task>],
     data: &dyn MultiTaskDataset,
-    config: &SearchConfig,
+    config: &TrainConfig,
     mut observe: impl FnMut(&TrainLog),
 ) -> Result<TrainOutcome<N>> {
     config.validate(tasks.len())?;
+    let schedule = config.as_search();
     let device = net
         .devices()
         .first()
@@ -80,31 +142,25 @@ pub fn train<N: MultiTaskNetwork>(
             Some((&config.augmentation, &mut augment)),
             &device,
         )?;
-        let factor = config.poly_factor_at(iteration);
-        let step =
-            weighted_loss(&net, tasks, config, &batch, iteration).and_then(|(total, losses)| {
+        let factor = schedule.poly_factor_at(iteration);
+        let task_weight = |t| schedule.task_weight(t);
+        let step = (net.task_outputs(batch.images.clone()))
+            .and_then(|outputs| {
+                weighted_loss(outputs, tasks, task_weight, &batch, iteration, "weight")
+            })
+            .and_then(|(total, losses)| {
                 let mut grads = total.backward();
-                let gradients =
-                    optimizer
-                        .gradients(&net, &mut grads)
-                        .ok_or_else(|| Error::NonFinite {
-                            what: "gradient".into(),
-                            iteration,
-                            phase: "weight".into(),
-                            task: "all tasks (the gradient of their summed loss)".into(),
-                        })?;
+                let gradients = optimizer
+                    .gradients(&net, &mut grads)
+                    .ok_or_else(|| non_finite_gradient(iteration, "weight"))?;
                 Ok((gradients, losses))
             });
-        let losses = match step {
-            Ok((gradients, losses)) => {
+        let losses = match skip_non_finite(step, skip, &mut skipped_batches)? {
+            Some((gradients, losses)) => {
                 net = optimizer.step(net, gradients, factor);
                 losses
             }
-            Err(Error::NonFinite { .. }) if skip => {
-                skipped_batches += 1;
-                Vec::new()
-            }
-            Err(e) => return Err(e),
+            None => Vec::new(),
         };
         let log = TrainLog {
             iteration,
@@ -119,50 +175,4 @@ pub fn train<N: MultiTaskNetwork>(
         history,
         skipped_batches,
     })
-}
-
-/// `sum_t w_t L_t` of `net` on `batch`, with each task's loss read back and checked.
-fn weighted_loss<N: MultiTaskNetwork>(
-    net: &N,
-    tasks: &[Box<dyn Task>],
-    config: &SearchConfig,
-    batch: &MultiTaskBatch,
-    iteration: usize,
-) -> Result<(Tensor<1>, Vec<f64>)> {
-    let outputs = net.task_outputs(batch.images.clone())?;
-    if outputs.len() != tasks.len() {
-        return Err(Error::shape(
-            "training",
-            format!("{} tasks", outputs.len()),
-            tasks.len().to_string(),
-        ));
-    }
-    let mut total: Option<Tensor<1>> = None;
-    let mut losses = Vec::with_capacity(tasks.len());
-    for (t, (task, output)) in tasks.iter().zip(outputs).enumerate() {
-        let target = batch.targets.get(t).ok_or_else(|| {
-            Error::Dataset(format!(
-                "the dataset gives no target for task `{}`",
-                task.name()
-            ))
-        })?;
-        let loss = task.loss(output, target)?;
-        let value = loss.clone().into_scalar::<f32>() as f64;
-        if !value.is_finite() {
-            return Err(Error::NonFinite {
-                what: "loss".into(),
-                iteration,
-                phase: "weight".into(),
-                task: task.name().into(),
-            });
-        }
-        losses.push(value);
-        let weighted = loss.mul_scalar(config.task_weight(t));
-        total = Some(match total {
-            Some(sum) => sum + weighted,
-            None => weighted,
-        });
-    }
-    let total = total.ok_or_else(|| Error::config("tasks", "at least one task is needed"))?;
-    Ok((total, losses))
 }
