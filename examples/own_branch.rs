@@ -14,7 +14,6 @@
 //! What a user writes: the branch (`ResidualBranch`, `TaskBranch` for it), the task (`Huber`),
 //! the problem (`DepthAndNormals`) and the 5 lines of `main` that run it.
 
-use mtl_nas::branch::init::kaiming_normal_conv;
 use mtl_nas::burn;
 use mtl_nas::burn::module::{Module, ParamId};
 use mtl_nas::burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -22,6 +21,7 @@ use mtl_nas::burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use mtl_nas::burn::tensor::activation::gelu;
 use mtl_nas::cost::{BranchCost, LayerCost, conv_cost, norm_params};
 use mtl_nas::data::{SceneConfig, SceneTarget, SyntheticScenes};
+use mtl_nas::init::kaiming_normal_conv;
 use mtl_nas::prelude::*;
 use mtl_nas::task::resize_to_target;
 

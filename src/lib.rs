@@ -42,7 +42,7 @@
 //! - [`space`]: nodes, candidate edges, edge rules (pure data, serde).
 //! - [`arch`]: one logit per edge, connectivity relaxations, the entropy and L1 regularisers,
 //!   and the discrete [`Architecture`](arch::Architecture).
-//! - [`fusion`]: NDDR and cross-stitch fusion, their initialisations, bilinear resize.
+//! - [`fusion`]: NDDR and cross-stitch fusion and their initialisations.
 //! - [`branch`]: task networks that describe their nodes ([`TaskBranch`](branch::TaskBranch)).
 //! - [`net`]: the [`Supernet`](net::Supernet) and the derived network.
 //! - [`cost`]: MACs and parameters of a network, split into branches, heads, fusions and
@@ -53,11 +53,14 @@
 //!   constant baseline, the cost sweep.
 //! - [`train`]: training a network of fixed structure (the baselines).
 //! - [`metrics`]: per-task metrics over a test set and the multi-task Delta.
-//! - [`report`]: results tables, their summary over seeds, the plots.
+//! - [`report`]: results tables, their summary over seeds, the plots, the architecture's
+//!   pictures (SVG, DOT).
 //! - [`experiment`]: the main job end to end (every method on every seed), the ablations,
-//!   progress display.
-//! - [`device`]: a compute device by name. [`io`]: atomic writes. [`rng`]: the seeded
-//!   generator. [`prelude`]: the common imports.
+//!   progress display; any [`Problem`](experiment::Problem) through
+//!   [`RunSettings`](experiment::RunSettings).
+//! - Low level, used by the rest: [`resample`] (bilinear resizing with a backward on every
+//!   backend), [`init`] (seeded initialisers), [`rng`] (the seeded generator), [`io`] (atomic
+//!   writes), [`device`] (a compute device by name). [`prelude`]: the common imports.
 //!
 //! Every default follows the authors' PyTorch reference implementation (bhpfelix/MTLNAS)
 //! unless its documentation says otherwise, and says why.
@@ -76,11 +79,13 @@ pub mod device;
 mod error;
 pub mod experiment;
 pub mod fusion;
+pub mod init;
 pub mod io;
 pub mod metrics;
 pub mod net;
 pub mod prelude;
 pub mod report;
+pub mod resample;
 pub mod rng;
 pub mod search;
 pub mod space;

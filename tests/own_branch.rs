@@ -3,12 +3,12 @@
 //! same numbers (the branch is drawn with the crate's seeded initialisers), and a problem that
 //! gives the wrong number of branches is refused with a message.
 
-use mtl_nas::branch::init::kaiming_normal_conv;
 use mtl_nas::burn::nn::PaddingConfig2d;
 use mtl_nas::burn::nn::conv::{Conv2d, Conv2dConfig};
 use mtl_nas::burn::tensor::activation::relu;
 use mtl_nas::data::{SceneConfig, SceneTarget, SyntheticScenes};
 use mtl_nas::experiment::{SEARCHED, SearchedArchitecture};
+use mtl_nas::init::kaiming_normal_conv;
 use mtl_nas::prelude::*;
 
 /// Two nodes: a 3x3 convolution at stride 1, a strided one at stride 2; a 1x1 head. Only

@@ -4,12 +4,11 @@
 
 mod architecture;
 mod connectivity;
-mod picture;
 mod regularizer;
 
 pub use architecture::{Architecture, CostedArchitecture, EdgeDecision};
 pub use connectivity::{ArchitectureParameters, Connectivity, EdgeGates};
-pub(crate) use picture::task_colour;
+
 pub use regularizer::{PairAverage, cost_penalty, edge_entropy, entropy, l1};
 
 pub(crate) use connectivity::{sigmoid_scalar, tensor_to_vec};

@@ -39,8 +39,7 @@ impl Head {
         device: &Device,
     ) -> Self {
         let mut classifier = kaiming_conv([channels, outputs], 1, 1, 0, 1, rng, device);
-        classifier.weight =
-            crate::fusion::normal_param([outputs, channels, 1, 1], 0.01, rng, device);
+        classifier.weight = crate::init::normal_param([outputs, channels, 1, 1], 0.01, rng, device);
         classifier.bias = Some(Param::from_tensor(Tensor::from_data(
             TensorData::new(vec![0.0f32; outputs], [outputs]),
             device,

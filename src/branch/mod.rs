@@ -5,7 +5,6 @@
 
 mod head;
 pub mod import;
-pub mod init;
 mod resnet;
 mod small_cnn;
 mod vgg;
@@ -118,6 +117,6 @@ pub(crate) fn normal_conv(
         .with_initializer(Initializer::Zeros)
         .init(device);
     conv.weight =
-        crate::fusion::normal_param([channels[1], channels[0], kernel, kernel], std, rng, device);
+        crate::init::normal_param([channels[1], channels[0], kernel, kernel], std, rng, device);
     conv
 }

@@ -54,7 +54,7 @@ pub trait Problem {
 
     /// Fresh branches, one per task in task order, every weight drawn from `rng` (seeded by
     /// the runner for each seed, so every method of a seed starts from the same weights; see
-    /// [`crate::branch::init`] for seeded initialisers).
+    /// [`crate::init`] for seeded initialisers).
     ///
     /// # Errors
     /// A branch that cannot be built.

@@ -4,16 +4,14 @@
 
 mod cross_stitch;
 mod nddr;
-mod resize;
 
+pub use crate::resample::{bilinear_matrix, resize_bilinear};
 pub use cross_stitch::CrossStitchFusion;
 pub use nddr::NddrFusion;
-pub use resize::{bilinear_matrix, resize_bilinear};
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use rand::Rng;
-use rand_distr::Normal;
 use serde::{Deserialize, Serialize};
 
 use crate::space::{NodeId, SearchSpace};
@@ -248,19 +246,4 @@ pub(crate) fn param_with_id<const D: usize>(
     let mut param = Param::from_tensor(value.detach());
     param.id = id;
     param
-}
-
-/// A parameter of `shape` with independent normal entries of standard deviation `std`, drawn
-/// from `rng` (not from the backend's global generator, so runs reproduce under any threading).
-pub(crate) fn normal_param<const D: usize>(
-    shape: [usize; D],
-    std: f64,
-    rng: &mut impl Rng,
-    device: &Device,
-) -> Param<Tensor<D>> {
-    // Callers pass constants or fan-in/fan-out stds of validated sizes; the public, checked
-    // version is `branch::init::normal`.
-    let normal =
-        Normal::new(0.0, std).unwrap_or_else(|_| Normal::new(0.0, 1.0).expect("unit normal"));
-    crate::branch::init::draw(shape, normal, rng, device)
 }

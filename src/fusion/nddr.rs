@@ -6,9 +6,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
 
-use super::{
-    FusionConfig, FusionInit, FusionInput, edge_weight, normal_param, write_identity_block,
-};
+use super::{FusionConfig, FusionInit, FusionInput, edge_weight, write_identity_block};
+use crate::init::normal_param;
 
 /// NDDR fusion of one node (Gao et al., CVPR 2019).
 ///

@@ -9,7 +9,8 @@ use burn::tensor::{Device, Tensor};
 use crate::arch::{Architecture, ArchitectureParameters, EdgeGates};
 use crate::branch::TaskBranch;
 use crate::cost::NetworkCost;
-use crate::fusion::{FusionConfig, NodeFusion, resize_bilinear};
+use crate::fusion::{FusionConfig, NodeFusion};
+use crate::resample::resize_bilinear;
 use crate::space::{NodeId, ScheduleStep, SearchSpace};
 use crate::{Error, Result};
 

@@ -15,6 +15,8 @@ use crate::metrics::{DeltaConvention, multi_task_delta};
 use crate::search::Evaluation;
 use crate::{Error, Result};
 
+mod picture;
+pub(crate) use picture::task_colour;
 mod plots;
 pub use plots::{ParetoPoint, logit_trajectories_svg, pareto_svg};
 

@@ -6,7 +6,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{Architecture, sigmoid_scalar, task_colour};
+use super::task_colour;
+use crate::arch::{Architecture, sigmoid_scalar};
 use crate::search::IterationLog;
 use crate::{Error, Result};
 

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::{Task, check_prediction, host_f32, wrong_target};
 use crate::Result;
 use crate::data::Target;
-use crate::fusion::resize_bilinear;
 use crate::metrics::{DepthErrors, Metric, MetricAccumulator};
+use crate::resample::resize_bilinear;
 
 /// What the depth head predicts and how it is trained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -69,7 +69,7 @@ pub fn resize_to_target(prediction: Tensor<4>, target: &Target, align_corners: b
         }
         Target::Class(_) | Target::SoftLabels(_) => return prediction,
     };
-    crate::fusion::resize_bilinear(prediction, size, align_corners)
+    crate::resample::resize_bilinear(prediction, size, align_corners)
 }
 
 /// The error for a target of the wrong kind.

@@ -5,8 +5,8 @@ use burn::tensor::Tensor;
 use super::{Task, check_prediction, host_f32, wrong_target};
 use crate::Result;
 use crate::data::Target;
-use crate::fusion::resize_bilinear;
 use crate::metrics::{AngleErrors, Metric, MetricAccumulator};
+use crate::resample::resize_bilinear;
 
 /// Norms below this count as this (PyTorch's `cosine_similarity` epsilon).
 const EPSILON: f64 = 1e-8;

@@ -6,8 +6,8 @@ use burn::tensor::activation::log_softmax;
 use super::{Task, check_prediction, host_i64, wrong_target};
 use crate::Result;
 use crate::data::Target;
-use crate::fusion::resize_bilinear;
 use crate::metrics::{ConfusionMatrix, Metric, MetricAccumulator};
+use crate::resample::resize_bilinear;
 
 /// Per-pixel classification into `classes` classes. Labels outside `0..classes` (the ignore
 /// value 255) are left out of the loss and the metrics.

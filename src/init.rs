@@ -7,7 +7,7 @@
 //! the same seed gives the same weights on every run and every CPU:
 //!
 //! ```
-//! use mtl_nas::branch::init;
+//! use mtl_nas::init;
 //! use mtl_nas::burn::nn::conv::Conv2dConfig;
 //! use mtl_nas::prelude::*;
 //!
@@ -54,7 +54,22 @@ pub fn normal<const D: usize>(
     Ok(draw(shape, normal, rng, device))
 }
 
-pub(crate) fn draw<const D: usize>(
+/// A parameter of `shape` with independent normal entries of standard deviation `std`, drawn
+/// from `rng` (not from the backend's global generator, so runs reproduce under any threading).
+/// For the crate's own layers, whose stds are constants or fan-in/fan-out stds of validated
+/// sizes; [`normal`] is the checked version.
+pub(crate) fn normal_param<const D: usize>(
+    shape: [usize; D],
+    std: f64,
+    rng: &mut impl Rng,
+    device: &Device,
+) -> Param<Tensor<D>> {
+    let normal =
+        Normal::new(0.0, std).unwrap_or_else(|_| Normal::new(0.0, 1.0).expect("unit normal"));
+    draw(shape, normal, rng, device)
+}
+
+fn draw<const D: usize>(
     shape: [usize; D],
     normal: Normal<f64>,
     rng: &mut impl Rng,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::Architecture;
+use crate::arch::Architecture;
 use crate::space::NodeId;
 
 /// Colours of the tasks' columns and of the edges leaving them.

@@ -1,5 +1,7 @@
 //! Bilinear resizing written as two matrix products, so its backward exists on every burn
-//! backend (burn's own bilinear `interpolate` has no backward on the CubeCL backends).
+//! backend (burn's own bilinear `interpolate` has no backward on the CubeCL backends). Used by
+//! the fusions (cross-scale sources), the tasks (strided predictions to their targets) and
+//! the data; re-exported by [`fusion`](crate::fusion) for compatibility.
 
 use burn::tensor::{Device, Tensor, TensorData};
 
