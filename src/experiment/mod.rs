@@ -51,6 +51,9 @@ pub const SEARCHED: &str = "MTL-NAS";
 /// ([`RunSettings::retrain`]; a diagnostic, not the paper's method).
 pub const RETRAINED: &str = "MTL-NAS retrained";
 
+/// The row name of the cost-aware search's architecture retrained ([`RunSettings::retrain`]).
+pub const COST_AWARE_RETRAINED: &str = "MTL-NAS + cost retrained";
+
 /// The row name of the cost-aware search ([`RunSettings::cost_aware`]).
 pub const COST_AWARE: &str = "MTL-NAS + cost";
 

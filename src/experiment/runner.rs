@@ -8,8 +8,8 @@ use burn::tensor::Device;
 
 use super::problem::{branches_for_seed, checked_datasets, supernet, task_names};
 use super::{
-    COST_AWARE, Event, ExperimentReport, Problem, RETRAINED, RunSettings, SEARCHED,
-    SearchedArchitecture, SweepPoint,
+    COST_AWARE, COST_AWARE_RETRAINED, Event, ExperimentReport, Problem, RETRAINED, RunSettings,
+    SEARCHED, SearchedArchitecture, SweepPoint,
 };
 use crate::arch::Architecture;
 use crate::branch::TaskBranch;
@@ -95,7 +95,7 @@ pub(super) fn run<P: Problem>(
         let mut retrained = Vec::new();
         if settings.retrain {
             events(Event::Stage(&label(RETRAINED)));
-            retrained.push(shared.retrain(&outcome.architecture, index, events)?);
+            retrained.push(shared.retrain(RETRAINED, &outcome.architecture, index, events)?);
         }
         if settings.cost_aware.is_on() {
             events(Event::Stage(&label(COST_AWARE)));
@@ -103,6 +103,12 @@ pub(super) fn run<P: Problem>(
             let (run, outcome) = shared.search(COST_AWARE, index, Some(penalty), events)?;
             found(COST_AWARE, seed, &outcome);
             searched.push(run);
+            if settings.retrain {
+                events(Event::Stage(&label(COST_AWARE_RETRAINED)));
+                let architecture = &outcome.architecture;
+                let run = shared.retrain(COST_AWARE_RETRAINED, architecture, index, events)?;
+                retrained.push(run);
+            }
             if index == 0 {
                 write_search(out, "cost-aware-", &outcome)?;
             }
@@ -312,6 +318,7 @@ impl<P: Problem> Shared<'_, P> {
     /// are.
     fn retrain(
         &self,
+        name: &str,
         architecture: &Architecture,
         index: usize,
         events: &mut dyn FnMut(Event<'_>),
@@ -334,7 +341,7 @@ impl<P: Problem> Shared<'_, P> {
         })?;
         let evaluation = evaluate_network(&trained.network, tasks, self.test, self.eval_batch())?;
         Ok(MethodRun {
-            name: RETRAINED.to_string(),
+            name: name.to_string(),
             evaluation,
             seconds: start.elapsed().as_secs_f64(),
             cost: Some(trained.network.cost(self.input)?.summary()),

@@ -44,8 +44,10 @@ pub struct RunSettings {
     /// row and the sweep: the penalty needs informative task gradients to trade against.
     #[serde(default = "default_cost_aware_warmup")]
     pub cost_aware_warmup: f64,
-    /// Also train the (reference) searched architecture again from the initial weights, as
-    /// the baselines are trained, and add it as a row ([`RETRAINED`](super::RETRAINED)): a
+    /// Also train each searched architecture (the reference's, and the cost-aware one's when
+    /// that row runs) again from the initial weights, as the baselines are trained, and add
+    /// them as rows ([`RETRAINED`](super::RETRAINED),
+    /// [`COST_AWARE_RETRAINED`](super::COST_AWARE_RETRAINED)): a
     /// diagnostic (the paper evaluates the searched weights as they are). It separates what
     /// the search found from how its weights were trained (on half the training data, under
     /// relaxed connectivity).
