@@ -36,6 +36,7 @@ use mtl_nas::device::{device_from_name, device_names};
 use mtl_nas::experiment::{Experiment, ExperimentData};
 use mtl_nas::fusion::{FusionInput, NddrFusion};
 use mtl_nas::prelude::*;
+use serde_json::{Map, Value, json};
 
 mod support;
 
@@ -44,40 +45,25 @@ static ALLOCATOR: support::Counting = support::Counting;
 
 const CASES: [&str; 4] = ["fusion", "search-128", "search-321", "inference"];
 
+/// Speed and memory of the paper's network on every backend this build has.
+#[derive(clap::Parser, Debug)]
 struct Options {
+    /// Devices, comma-separated (see the list this prints).
+    #[arg(long = "device", value_delimiter = ',', default_value = "flex")]
     devices: Vec<String>,
+    /// Cases, comma-separated.
+    #[arg(long = "case", value_delimiter = ',', value_parser = CASES, default_values = CASES)]
     cases: Vec<String>,
+    /// Timed iterations per case (after one warm-up).
+    #[arg(long, default_value_t = 3)]
     iterations: usize,
-}
-
-fn options() -> Options {
-    let mut options = Options {
-        devices: vec!["flex".into()],
-        cases: CASES.iter().map(|c| c.to_string()).collect(),
-        iterations: 3,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
-        match arg.as_str() {
-            "--device" => options.devices = value().split(',').map(String::from).collect(),
-            "--case" => options.cases = value().split(',').map(String::from).collect(),
-            "--iterations" => options.iterations = value().parse().expect("--iterations N"),
-            // cargo bench passes --bench; other harness flags are not ours.
-            _ => {}
-        }
-    }
-    for case in &options.cases {
-        assert!(
-            CASES.contains(&case.as_str()),
-            "unknown case {case}: {CASES:?}"
-        );
-    }
-    options
+    /// Passed by `cargo bench` to harness-less benchmarks.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn main() {
-    let options = options();
+    let options: Options = clap::Parser::parse();
     println!("devices in this build: {:?}", device_names());
     for name in &options.devices {
         let device = device_from_name(name).unwrap_or_else(|e| panic!("{e}"));
@@ -88,14 +74,20 @@ fn main() {
                 "search-128" => search(&device, 4, 128, options.iterations),
                 "search-321" => search(&device, 2, 321, options.iterations),
                 "inference" => inference(&device, options.iterations),
-                _ => unreachable!(),
+                _ => unreachable!("clap accepts only the cases listed"),
             };
-            println!(
-                "{{\"framework\":\"mtl-nas\",\"device\":\"{name}\",\"case\":\"{case}\",{measured},\"peak_memory_mb\":{:.1}}}",
-                status_mb("VmHWM:") - resident_before
-            );
+            let mut line = json!({"framework": "mtl-nas", "device": name, "case": case});
+            line.as_object_mut().expect("an object").extend(measured);
+            line["peak_memory_mb"] = json!(round(status_mb("VmHWM:") - resident_before, 1));
+            println!("{line}");
         }
     }
+}
+
+/// `value` rounded to `digits` decimals, for readable JSON.
+fn round(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
 }
 
 /// A memory figure of `/proc/self/status` in MB (`VmRSS:` now, `VmHWM:` the peak so far; 0
@@ -129,8 +121,14 @@ fn time(iterations: usize, mut iteration: impl FnMut()) -> (f64, Vec<f64>, f64) 
     (all[all.len() / 2], timings, peak)
 }
 
-fn json_timing((median, all, peak): (f64, Vec<f64>, f64)) -> String {
-    format!("\"seconds_per_iteration\":{median:.4},\"all\":{all:?},\"heap_peak_mb\":{peak:.1}")
+/// The timing fields of a case's JSON line.
+fn json_timing((median, all, peak): (f64, Vec<f64>, f64)) -> Map<String, Value> {
+    let fields = json!({
+        "seconds_per_iteration": round(median, 4),
+        "all": all,
+        "heap_peak_mb": round(peak, 1),
+    });
+    fields.as_object().cloned().unwrap_or_default()
 }
 
 /// Deterministic inputs in [-1, 1) without any generator state.
@@ -147,7 +145,7 @@ fn fixed<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tenso
     Tensor::from_data(TensorData::new(data, shape), device)
 }
 
-fn fusion(device: &Device, iterations: usize) -> String {
+fn fusion(device: &Device, iterations: usize) -> Map<String, Value> {
     let device = device.clone().autodiff();
     let inputs = (0..3)
         .map(|edge| FusionInput {
@@ -200,7 +198,7 @@ fn vgg_supernet(device: &Device) -> Supernet<Vgg16LargeFov> {
     .unwrap()
 }
 
-fn search(device: &Device, batch: usize, size: usize, iterations: usize) -> String {
+fn search(device: &Device, batch: usize, size: usize, iterations: usize) -> Map<String, Value> {
     let device = device.clone().autodiff();
     let experiment = Experiment {
         data: ExperimentData::Scenes {
@@ -247,7 +245,7 @@ fn search(device: &Device, batch: usize, size: usize, iterations: usize) -> Stri
     json_timing((sorted[sorted.len() / 2], timed, peak))
 }
 
-fn inference(device: &Device, iterations: usize) -> String {
+fn inference(device: &Device, iterations: usize) -> Map<String, Value> {
     // Inference: no autodiff, batch norm on running statistics.
     let net = vgg_supernet(device);
     let space = net.space().clone();
@@ -271,16 +269,21 @@ fn inference(device: &Device, iterations: usize) -> String {
     let derived_time = time(iterations, || run(&derived, &kept));
     let zeros_time = time(iterations, || run(&net, &zeros));
     let flops = |active: &[bool]| fusion_flops(&space, active, 480, 640);
-    format!(
-        "{},\"kept_edges\":{},\"edges\":{},\"fusion_gflops_derived\":{:.3},\"fusion_gflops_zeros\":{:.3},\"seconds_zeros\":{:.4},\"heap_peak_mb_zeros\":{:.1}",
-        json_timing(derived_time),
-        mask.iter().filter(|&&k| k).count(),
-        mask.len(),
-        flops(&mask) / 1e9,
-        flops(&vec![true; mask.len()]) / 1e9,
-        zeros_time.0,
-        zeros_time.2,
-    )
+    let mut fields = json_timing(derived_time);
+    fields.extend(
+        json!({
+            "kept_edges": mask.iter().filter(|&&k| k).count(),
+            "edges": mask.len(),
+            "fusion_gflops_derived": round(flops(&mask) / 1e9, 3),
+            "fusion_gflops_zeros": round(flops(&vec![true; mask.len()]) / 1e9, 3),
+            "seconds_zeros": round(zeros_time.0, 4),
+            "heap_peak_mb_zeros": round(zeros_time.2, 1),
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+    );
+    fields
 }
 
 /// Multiply-adds x 2 of every fusion's 1x1 convolution for one `height x width` image, with

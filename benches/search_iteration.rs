@@ -82,10 +82,15 @@ fn main() {
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
     let mean = timed.iter().sum::<f64>() / timed.len() as f64;
-    println!(
-        "{{\"steps\": {}, \"batch\": {}, \"median_s\": {median:.5}, \"mean_s\": {mean:.5}, \"total_s\": {total:.3}}}",
-        options.steps, options.batch
-    );
+    let round = |value: f64, digits: i32| (value * 10f64.powi(digits)).round() / 10f64.powi(digits);
+    let line = serde_json::json!({
+        "steps": options.steps,
+        "batch": options.batch,
+        "median_s": round(median, 5),
+        "mean_s": round(mean, 5),
+        "total_s": round(total, 3),
+    });
+    println!("{line}");
 
     if let Some(path) = options.fingerprint {
         let mut text = String::new();
