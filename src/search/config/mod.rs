@@ -186,8 +186,8 @@ impl Default for ArchitectureOptimizerConfig {
     }
 }
 
-/// All settings of a search. `Default` holds the reference implementation's NYUv2 values
-/// (20001 steps, batch 10, split 0.5, entropy weight 10, temperature `(1 - t)^2`).
+/// All settings of a search. [`SearchConfig::nyuv2_reference`] is the authors' search;
+/// `Default` is the recipe for small problems ([`SearchConfig::short`]`(200)`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchConfig {
     /// Iterations; each is one architecture step and one weight step (reference: 20001).
@@ -248,8 +248,20 @@ fn default_keep() -> usize {
     2
 }
 
+/// What a user who writes `SearchConfig::default()` or `..Default::default()` gets: the
+/// recipe for small problems, [`SearchConfig::short`]`(200)`. The authors' search is
+/// [`SearchConfig::nyuv2_reference`], by name.
 impl Default for SearchConfig {
     fn default() -> Self {
+        Self::short(200)
+    }
+}
+
+impl SearchConfig {
+    /// The reference implementation's values where the presets do not set their own: 20001
+    /// steps, batch 10, split 0.5, entropy weight 10 (constant), temperature `(1 - t)^2`,
+    /// the reference's optimisers, no augmentation.
+    fn reference_base() -> Self {
         Self {
             steps: 20001,
             batch_size: 10,
@@ -361,7 +373,7 @@ impl SearchConfig {
                 flip: true,
                 ..Default::default()
             },
-            ..SearchConfig::default()
+            ..SearchConfig::reference_base()
         }
     }
 

@@ -6,6 +6,7 @@ use super::*;
 fn schedules_follow_the_reference_formulas() {
     let config = SearchConfig {
         steps: 100,
+        entropy_schedule: EntropySchedule::Constant,
         ..SearchConfig::default()
     };
     assert_eq!(config.temperature_at(0), 1.0);
