@@ -54,6 +54,17 @@ pub fn normal<const D: usize>(
     Ok(draw(shape, normal, rng, device))
 }
 
+/// A trainable parameter holding `value` (detached from any graph) under an existing id, so
+/// optimiser state and parameter groups keyed by the id still apply.
+pub(crate) fn param_with_id<const D: usize>(
+    id: burn::module::ParamId,
+    value: Tensor<D>,
+) -> Param<Tensor<D>> {
+    let mut param = Param::from_tensor(value.detach());
+    param.id = id;
+    param
+}
+
 /// A parameter of `shape` with independent normal entries of standard deviation `std`, drawn
 /// from `rng` (not from the backend's global generator, so runs reproduce under any threading).
 /// For the crate's own layers, whose stds are constants or fan-in/fan-out stds of validated

@@ -335,5 +335,5 @@ fn param<const D: usize>(
     shape: [usize; D],
     device: &Device,
 ) -> Param<Tensor<D>> {
-    crate::fusion::param_with_id(id, tensor(values, shape, device))
+    crate::init::param_with_id(id, tensor(values, shape, device))
 }

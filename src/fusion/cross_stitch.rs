@@ -74,7 +74,7 @@ impl CrossStitchFusion {
             }
         }
         Self {
-            mixing: super::param_with_id(self.mixing.id, Tensor::cat(parts, 0)),
+            mixing: crate::init::param_with_id(self.mixing.id, Tensor::cat(parts, 0)),
             inputs,
         }
     }

@@ -9,7 +9,7 @@ pub use crate::resample::{bilinear_matrix, resize_bilinear};
 pub use cross_stitch::CrossStitchFusion;
 pub use nddr::NddrFusion;
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -235,15 +235,4 @@ pub(crate) fn write_identity_block(
     for i in 0..rows.min(columns) {
         matrix[i * total_columns + offset + i] = value;
     }
-}
-
-/// A trainable parameter holding `value` (detached from any graph) under an existing id, so
-/// optimiser state and parameter groups keyed by the id still apply.
-pub(crate) fn param_with_id<const D: usize>(
-    id: burn::module::ParamId,
-    value: Tensor<D>,
-) -> Param<Tensor<D>> {
-    let mut param = Param::from_tensor(value.detach());
-    param.id = id;
-    param
 }

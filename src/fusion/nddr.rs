@@ -153,7 +153,7 @@ impl NddrFusion {
             offset += input.channels;
         }
         Self {
-            weight: super::param_with_id(self.weight.id, Tensor::cat(blocks, 1)),
+            weight: crate::init::param_with_id(self.weight.id, Tensor::cat(blocks, 1)),
             norm: self.norm,
             inputs,
             channels: self.channels,

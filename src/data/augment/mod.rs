@@ -260,8 +260,8 @@ fn crop_target(target: TargetData, top: usize, left: usize, h: usize, w: usize) 
 
 /// Bilinear resize with half-pixel centres (no antialiasing), per channel.
 pub(crate) fn resize_bilinear(image: &Image, h: usize, w: usize) -> Image {
-    let rows = crate::fusion::bilinear_matrix(image.height, h, false);
-    let columns = crate::fusion::bilinear_matrix(image.width, w, false);
+    let rows = crate::resample::bilinear_matrix(image.height, h, false);
+    let columns = crate::resample::bilinear_matrix(image.width, w, false);
     let taps = |matrix: &[f32], input: usize, output: usize| -> Vec<Vec<(usize, f32)>> {
         (0..output)
             .map(|o| {
