@@ -387,9 +387,29 @@ impl SearchConfig {
     /// # Errors
     /// [`Error::InvalidConfig`] naming the field and the valid range.
     pub fn validate(&self, tasks: usize) -> Result<()> {
-        let bad = |field: &str, reason: &str| Err(Error::config(field, reason));
-        let positive = |v: f64| v.is_finite() && v > 0.0;
-        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
+        self.validate_budget(tasks)?;
+        self.weights.validate()?;
+        self.architecture.validate()?;
+        self.augmentation.validate()?;
+        self.cost_penalty.validate()?;
+        if !(0.0..1.0).contains(&self.architecture_warmup) {
+            return bad("architecture_warmup", "must lie in [0, 1)");
+        }
+        for (field, v) in [
+            ("entropy_weight", self.entropy_weight),
+            ("l1_weight", self.l1_weight),
+            ("initial_temperature", self.initial_temperature),
+            ("temperature_power", self.temperature_power),
+        ] {
+            if !non_negative(v) {
+                return bad(field, "must be finite and non-negative");
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps, batch, split and task weights.
+    fn validate_budget(&self, tasks: usize) -> Result<()> {
         if self.steps == 0 {
             return bad("steps", "must be at least 1");
         }
@@ -410,86 +430,6 @@ impl SearchConfig {
         }
         if self.task_weights.iter().any(|&w| !non_negative(w)) {
             return bad("task_weights", "must be finite and non-negative");
-        }
-        let w = &self.weights;
-        if !positive(w.learning_rate) {
-            return bad("weights.learning_rate", "must be finite and positive");
-        }
-        if !(0.0..1.0).contains(&w.momentum) {
-            return bad("weights.momentum", "must lie in [0, 1)");
-        }
-        for (field, v) in [
-            ("weights.weight_decay", w.weight_decay),
-            ("weights.poly_power", w.poly_power),
-            ("weights.backbone_multiplier", w.backbone_multiplier),
-            (
-                "weights.classifier_weight_multiplier",
-                w.classifier_weight_multiplier,
-            ),
-            (
-                "weights.classifier_bias_multiplier",
-                w.classifier_bias_multiplier,
-            ),
-            ("weights.fusion_multiplier", w.fusion_multiplier),
-        ] {
-            if !non_negative(v) {
-                return bad(field, "must be finite and non-negative");
-            }
-        }
-        let a = &self.architecture;
-        if !positive(a.learning_rate) {
-            return bad("architecture.learning_rate", "must be finite and positive");
-        }
-        for (field, v) in [
-            ("architecture.beta1", a.beta1),
-            ("architecture.beta2", a.beta2),
-        ] {
-            if !(0.0..1.0).contains(&v) {
-                return bad(field, "must lie in [0, 1)");
-            }
-        }
-        if !positive(a.epsilon) {
-            return bad("architecture.epsilon", "must be finite and positive");
-        }
-        if !non_negative(a.weight_decay) {
-            return bad(
-                "architecture.weight_decay",
-                "must be finite and non-negative",
-            );
-        }
-        self.augmentation.validate()?;
-        let cost = &self.cost_penalty;
-        if !non_negative(cost.weight) {
-            return bad("cost_penalty.weight", "must be finite and non-negative");
-        }
-        if !(0.0..1.0).contains(&self.architecture_warmup) {
-            return bad("architecture_warmup", "must lie in [0, 1)");
-        }
-        if let PenaltySchedule::Warmup(fraction) = cost.schedule
-            && !(0.0..1.0).contains(&fraction)
-        {
-            return bad(
-                "cost_penalty.schedule",
-                "a warm-up fraction must lie in [0, 1)",
-            );
-        }
-        if let Some(b) = cost.budget
-            && !(b > 0.0 && b <= 1.0)
-        {
-            return bad(
-                "cost_penalty.budget",
-                "must lie in (0, 1]: a fraction of what all candidate edges cost",
-            );
-        }
-        for (field, v) in [
-            ("entropy_weight", self.entropy_weight),
-            ("l1_weight", self.l1_weight),
-            ("initial_temperature", self.initial_temperature),
-            ("temperature_power", self.temperature_power),
-        ] {
-            if !non_negative(v) {
-                return bad(field, "must be finite and non-negative");
-            }
         }
         Ok(())
     }
@@ -549,6 +489,112 @@ impl SearchConfig {
 /// `step / steps`, clamped to [0, 1].
 fn progress(step: usize, steps: usize) -> f64 {
     (step as f64 / steps.max(1) as f64).clamp(0.0, 1.0)
+}
+
+/// An [`Error::InvalidConfig`] for `field`.
+fn bad(field: &str, reason: &str) -> Result<()> {
+    Err(Error::config(field, reason))
+}
+
+fn positive(v: f64) -> bool {
+    v.is_finite() && v > 0.0
+}
+
+fn non_negative(v: f64) -> bool {
+    v.is_finite() && v >= 0.0
+}
+
+impl WeightOptimizerConfig {
+    /// Checks the learning rate, momentum, decay, poly power and multipliers.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the field (`weights.*`).
+    pub fn validate(&self) -> Result<()> {
+        if !positive(self.learning_rate) {
+            return bad("weights.learning_rate", "must be finite and positive");
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad("weights.momentum", "must lie in [0, 1)");
+        }
+        for (field, v) in [
+            ("weights.weight_decay", self.weight_decay),
+            ("weights.poly_power", self.poly_power),
+            ("weights.backbone_multiplier", self.backbone_multiplier),
+            (
+                "weights.classifier_weight_multiplier",
+                self.classifier_weight_multiplier,
+            ),
+            (
+                "weights.classifier_bias_multiplier",
+                self.classifier_bias_multiplier,
+            ),
+            ("weights.fusion_multiplier", self.fusion_multiplier),
+        ] {
+            if !non_negative(v) {
+                return bad(field, "must be finite and non-negative");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ArchitectureOptimizerConfig {
+    /// Checks Adam's learning rate, betas, epsilon and decay.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the field (`architecture.*`).
+    pub fn validate(&self) -> Result<()> {
+        if !positive(self.learning_rate) {
+            return bad("architecture.learning_rate", "must be finite and positive");
+        }
+        for (field, v) in [
+            ("architecture.beta1", self.beta1),
+            ("architecture.beta2", self.beta2),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(field, "must lie in [0, 1)");
+            }
+        }
+        if !positive(self.epsilon) {
+            return bad("architecture.epsilon", "must be finite and positive");
+        }
+        if !non_negative(self.weight_decay) {
+            return bad(
+                "architecture.weight_decay",
+                "must be finite and non-negative",
+            );
+        }
+        Ok(())
+    }
+}
+
+impl CostPenalty {
+    /// Checks the weight, the schedule's warm-up and the budget.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the field (`cost_penalty.*`).
+    pub fn validate(&self) -> Result<()> {
+        if !non_negative(self.weight) {
+            return bad("cost_penalty.weight", "must be finite and non-negative");
+        }
+        if let PenaltySchedule::Warmup(fraction) = self.schedule
+            && !(0.0..1.0).contains(&fraction)
+        {
+            return bad(
+                "cost_penalty.schedule",
+                "a warm-up fraction must lie in [0, 1)",
+            );
+        }
+        if let Some(b) = self.budget
+            && !(b > 0.0 && b <= 1.0)
+        {
+            return bad(
+                "cost_penalty.budget",
+                "must lie in (0, 1]: a fraction of what all candidate edges cost",
+            );
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
