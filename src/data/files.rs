@@ -120,46 +120,7 @@ pub fn read_npy(path: &Path) -> Result<NpyArray> {
 /// allocated for it.
 pub fn parse_npy(bytes: &[u8], origin: &str) -> Result<NpyArray> {
     let invalid = |reason: String| Error::Dataset(format!("{origin}: {reason}"));
-    // The header's own length field comes first: check it against the bytes present, as
-    // npyz allocates that many bytes before reading (a corrupt length asked for gigabytes).
-    let header_end = match bytes {
-        [0x93, b'N', b'U', b'M', b'P', b'Y', 1, _, a, b, ..] => {
-            10 + u16::from_le_bytes([*a, *b]) as usize
-        }
-        [0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _, a, b, c, d, ..] => {
-            12 + u32::from_le_bytes([*a, *b, *c, *d]) as usize
-        }
-        _ => {
-            return Err(invalid(
-                "not a valid .npy file (no `\\x93NUMPY` magic with version 1, 2 or 3)".into(),
-            ));
-        }
-    };
-    if header_end > bytes.len() {
-        return Err(invalid(format!(
-            "truncated header ({header_end} bytes declared, {} present)",
-            bytes.len()
-        )));
-    }
-    // A header is a flat dict with a shape tuple (two levels of brackets). npyz's parser
-    // backtracks exponentially on deep nesting (19 levels: over 25 minutes): refuse it first.
-    let mut depth = 0usize;
-    let mut deepest = 0usize;
-    for &byte in &bytes[..header_end] {
-        match byte {
-            b'{' | b'[' | b'(' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    if deepest > 3 {
-        return Err(invalid(format!(
-            "corrupt header (brackets nested {deepest} deep; a .npy header is a dict with a shape tuple)"
-        )));
-    }
+    check_npy_header(bytes).map_err(invalid)?;
     let mut cursor = std::io::Cursor::new(bytes);
     let header = npyz::NpyHeader::from_reader(&mut cursor)
         .map_err(|e| invalid(format!("not a valid .npy file ({e})")))?;
@@ -182,70 +143,15 @@ pub fn parse_npy(bytes: &[u8], origin: &str) -> Result<NpyArray> {
     }
     let npy = npyz::NpyFile::with_header(header, cursor);
     let fortran = npy.order() == npyz::Order::Fortran;
-    let truncated = |e: std::io::Error| invalid(format!("truncated or corrupt data ({e})"));
-    use npyz::TypeChar;
-    let data: Vec<f64> = match (kind.type_char(), kind.size_field()) {
-        (TypeChar::Float, 4) => npy
-            .into_vec::<f32>()
-            .map_err(truncated)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        (TypeChar::Float, 8) => npy.into_vec::<f64>().map_err(truncated)?,
-        (TypeChar::Int, 1) => npy
-            .into_vec::<i8>()
-            .map_err(truncated)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        (TypeChar::Int, 2) => npy
-            .into_vec::<i16>()
-            .map_err(truncated)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        (TypeChar::Int, 4) => npy
-            .into_vec::<i32>()
-            .map_err(truncated)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        (TypeChar::Int, 8) => npy
-            .into_vec::<i64>()
-            .map_err(truncated)?
-            .into_iter()
-            .map(|v| v as f64)
-            .collect(),
-        (TypeChar::Uint, 1) => npy
-            .into_vec::<u8>()
-            .map_err(truncated)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        (TypeChar::Uint, 2) => npy
-            .into_vec::<u16>()
-            .map_err(truncated)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        (TypeChar::Uint, 4) => npy
-            .into_vec::<u32>()
-            .map_err(truncated)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        (TypeChar::Bool, 1) => npy
-            .into_vec::<bool>()
-            .map_err(truncated)?
-            .into_iter()
-            .map(|b| if b { 1.0 } else { 0.0 })
-            .collect(),
-        (other, size) => {
-            return Err(invalid(format!(
-                "element type {other:?} of {size} bytes is not supported (floats, integers, booleans are)"
-            )));
-        }
-    };
+    let data = npy_values(npy, &kind)
+        .map_err(|e| invalid(format!("truncated or corrupt data ({e})")))?
+        .ok_or_else(|| {
+            invalid(format!(
+                "element type {:?} of {} bytes is not supported (floats, integers, booleans are)",
+                kind.type_char(),
+                kind.size_field()
+            ))
+        })?;
     let expected: usize = shape.iter().product();
     if data.len() != expected {
         return Err(invalid(format!(
@@ -259,6 +165,81 @@ pub fn parse_npy(bytes: &[u8], origin: &str) -> Result<NpyArray> {
         data
     };
     Ok(NpyArray { shape, data })
+}
+
+/// Checks what must hold before npyz reads the header: the magic and version, a declared
+/// header length within the bytes present (npyz allocates that many bytes first: a corrupt
+/// length asked for gigabytes), and brackets nested at most 3 deep (npyz's parser backtracks
+/// exponentially on deep nesting: 19 levels took over 25 minutes). Returns what is wrong.
+fn check_npy_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    let header_end = match bytes {
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 1, _, a, b, ..] => {
+            10 + u16::from_le_bytes([*a, *b]) as usize
+        }
+        [0x93, b'N', b'U', b'M', b'P', b'Y', 2 | 3, _, a, b, c, d, ..] => {
+            12 + u32::from_le_bytes([*a, *b, *c, *d]) as usize
+        }
+        _ => {
+            return Err(
+                "not a valid .npy file (no `\\x93NUMPY` magic with version 1, 2 or 3)".into(),
+            );
+        }
+    };
+    if header_end > bytes.len() {
+        return Err(format!(
+            "truncated header ({header_end} bytes declared, {} present)",
+            bytes.len()
+        ));
+    }
+    // A header is a flat dict with a shape tuple (two levels of brackets).
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    for &byte in &bytes[..header_end] {
+        match byte {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > 3 {
+        return Err(format!(
+            "corrupt header (brackets nested {deepest} deep; a .npy header is a dict with a shape tuple)"
+        ));
+    }
+    Ok(())
+}
+
+/// The array's values as `f64`, or `None` for an element type other than floats, integers
+/// and booleans.
+fn npy_values<R: std::io::Read>(
+    npy: npyz::NpyFile<R>,
+    kind: &npyz::TypeStr,
+) -> std::io::Result<Option<Vec<f64>>> {
+    use npyz::TypeChar;
+    fn all<T: npyz::Deserialize, R: std::io::Read>(
+        npy: npyz::NpyFile<R>,
+        convert: impl Fn(T) -> f64,
+    ) -> std::io::Result<Option<Vec<f64>>> {
+        Ok(Some(
+            npy.into_vec::<T>()?.into_iter().map(convert).collect(),
+        ))
+    }
+    match (kind.type_char(), kind.size_field()) {
+        (TypeChar::Float, 4) => all(npy, |v: f32| f64::from(v)),
+        (TypeChar::Float, 8) => all(npy, |v: f64| v),
+        (TypeChar::Int, 1) => all(npy, |v: i8| f64::from(v)),
+        (TypeChar::Int, 2) => all(npy, |v: i16| f64::from(v)),
+        (TypeChar::Int, 4) => all(npy, |v: i32| f64::from(v)),
+        (TypeChar::Int, 8) => all(npy, |v: i64| v as f64),
+        (TypeChar::Uint, 1) => all(npy, |v: u8| f64::from(v)),
+        (TypeChar::Uint, 2) => all(npy, |v: u16| f64::from(v)),
+        (TypeChar::Uint, 4) => all(npy, |v: u32| f64::from(v)),
+        (TypeChar::Bool, 1) => all(npy, |b: bool| if b { 1.0 } else { 0.0 }),
+        _ => Ok(None),
+    }
 }
 
 /// Reorders column-major (first index fastest) values into row-major order.
