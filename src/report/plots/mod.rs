@@ -2,6 +2,7 @@
 //! search, and the Pareto picture of Delta against fusion MACs.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::{Deserialize, Serialize};
@@ -251,24 +252,7 @@ fn draw_pareto(
     front: &[(f64, f64)],
     title: &str,
 ) -> DrawResult {
-    let all = || {
-        points
-            .iter()
-            .map(|p| (p.fusion_macs, p.delta))
-            .chain(front.iter().copied())
-    };
-    let max_macs = all().map(|(m, _)| m).fold(0.0, f64::max);
-    let (divisor, unit) = mac_unit(max_macs);
-    let x_max = if max_macs > 0.0 {
-        max_macs / divisor * 1.1
-    } else {
-        1.0
-    };
-    let (lo, hi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, d)| {
-        (lo.min(d), hi.max(d))
-    });
-    let pad = ((hi - lo) * 0.12).max(0.5);
-    let (y_min, y_max) = (lo - pad, hi + pad);
+    let (divisor, unit, x_max, (y_min, y_max)) = pareto_axes(points, front);
     let x_step = x_max / 6.0;
     let y_step = (y_max - y_min) / 6.0;
 
@@ -331,8 +315,58 @@ fn draw_pareto(
         )
     }))?;
 
-    // Each label once, beside the mean of its points; the sweep's name at its cheapest end.
-    let mut tags: Vec<Tag> = labels
+    let mut tags = method_tags(&chart, points, &labels, divisor, &colour_of);
+    tags.extend(sweep_tag(&chart, &sweep, sweep_colour));
+    let plot = chart.plotting_area().get_pixel_range();
+    place_tags(
+        &root,
+        &tags,
+        (plot.0.start, plot.0.end),
+        (plot.1.start, plot.1.end),
+    )?;
+
+    root.present()?;
+    Ok(())
+}
+
+/// The axes of the Pareto picture: the MAC unit's divisor and name, the x range's end, and
+/// the Delta range (padded).
+fn pareto_axes(
+    points: &[ParetoPoint],
+    front: &[(f64, f64)],
+) -> (f64, &'static str, f64, (f64, f64)) {
+    let all = || {
+        points
+            .iter()
+            .map(|p| (p.fusion_macs, p.delta))
+            .chain(front.iter().copied())
+    };
+    let max_macs = all().map(|(m, _)| m).fold(0.0, f64::max);
+    let (divisor, unit) = mac_unit(max_macs);
+    let x_max = if max_macs > 0.0 {
+        max_macs / divisor * 1.1
+    } else {
+        1.0
+    };
+    let (lo, hi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, d)| {
+        (lo.min(d), hi.max(d))
+    });
+    let pad = ((hi - lo) * 0.12).max(0.5);
+    (divisor, unit, x_max, (lo - pad, hi + pad))
+}
+
+type ParetoChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Each label once, beside the mean of its points.
+fn method_tags(
+    chart: &ParetoChart<'_, '_>,
+    points: &[ParetoPoint],
+    labels: &[&str],
+    divisor: f64,
+    colour_of: &dyn Fn(&str) -> RGBColor,
+) -> Vec<Tag> {
+    labels
         .iter()
         .map(|&label| {
             let mine: Vec<&ParetoPoint> = points.iter().filter(|p| p.label == label).collect();
@@ -350,35 +384,28 @@ fn draw_pareto(
                 span: (x0, x1),
             }
         })
-        .collect();
-    // The sweep's name beside the middle of its longest segment, away from the points.
+        .collect()
+}
+
+/// The sweep's name beside the middle of its longest segment, away from the points (at its
+/// only point if it has one; none without a sweep).
+fn sweep_tag(chart: &ParetoChart<'_, '_>, sweep: &[(f64, f64)], colour: RGBColor) -> Option<Tag> {
     let longest = sweep
         .windows(2)
         .map(|w| (chart.backend_coord(&w[0]), chart.backend_coord(&w[1])))
         .max_by_key(|((x0, y0), (x1, y1))| (x1 - x0).pow(2) + (y1 - y0).pow(2));
-    if let Some(((x0, y0), (x1, y1))) = longest.or_else(|| {
+    let ((x0, y0), (x1, y1)) = longest.or_else(|| {
         sweep
             .first()
             .map(|p| (chart.backend_coord(p), chart.backend_coord(p)))
-    }) {
-        let (x, y) = ((x0 + x1) / 2, (y0 + y1) / 2);
-        tags.push(Tag {
-            text: "cost-aware sweep".into(),
-            colour: sweep_colour,
-            y,
-            span: (x, x),
-        });
-    }
-    let plot = chart.plotting_area().get_pixel_range();
-    place_tags(
-        &root,
-        &tags,
-        (plot.0.start, plot.0.end),
-        (plot.1.start, plot.1.end),
-    )?;
-
-    root.present()?;
-    Ok(())
+    })?;
+    let (x, y) = ((x0 + x1) / 2, (y0 + y1) / 2);
+    Some(Tag {
+        text: "cost-aware sweep".into(),
+        colour,
+        y,
+        span: (x, x),
+    })
 }
 
 /// Writes each tag to the right of its anchor (to the left near the right edge), moving it
