@@ -1,10 +1,12 @@
-//! The main job end to end: load the data (synthetic indoor scenes by default, or
-//! Taskonomy), search, evaluate the discrete architecture without retraining, train and
-//! evaluate the baselines with the same budget, and write the table, the pictures and the
-//! files a person opens afterwards.
+//! Every method on every seed, end to end: check the data, search, evaluate the discrete
+//! architecture without retraining, train and evaluate the baselines with the same budget,
+//! and write the table, the pictures and the files a person opens afterwards.
 //!
-//! Everything a run needs is in its [`Experiment`], saved as `run.json` beside the results, so
-//! [`evaluate_saved`] can rebuild and re-evaluate a finished run.
+//! [`RunSettings::run`] does it for any [`Problem`] (tasks, data, and branches drawn from a
+//! seed: a user's own). [`Experiment`] is the problem of the built-in data (synthetic scenes,
+//! MultiFashion, Taskonomy) over [`SmallCnn`] branches, the main job's; everything it needs is
+//! saved as `run.json` beside the results, so [`evaluate_saved`] can rebuild and re-evaluate a
+//! finished run.
 
 mod ablation;
 mod problem;
