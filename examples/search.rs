@@ -58,6 +58,10 @@ struct Args {
     /// comma-separated; empty for none.
     #[arg(long, value_delimiter = ',')]
     sweep: Vec<f64>,
+    /// Fraction of the training scenes the search's weight steps use (the rest steer the
+    /// logits); 0.5 is the reference's.
+    #[arg(long, default_value_t = 0.5)]
+    train_split: f64,
     /// Also retrain the searched architecture from scratch as the baselines are trained (a
     /// diagnostic row, "MTL-NAS retrained"; the method evaluates the searched weights as
     /// they are).
@@ -131,6 +135,7 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         settings: RunSettings {
             search: SearchConfig {
                 task_weights,
+                train_split: args.train_split,
                 ..SearchConfig::short(args.steps).with_seed(args.seed)
             },
             seed: args.seed,
