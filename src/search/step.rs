@@ -7,7 +7,7 @@ use super::optimizer::{ArchitectureOptimizer, WeightOptimizer};
 use super::{
     CostPenalty, LoopState, NonFinitePolicy, SearchConfig, WeightStepConnectivity, scalar,
 };
-use crate::arch::{Connectivity, PairAverage, cost_penalty, entropy, l1};
+use crate::arch::{Connectivity, EdgeGates, PairAverage, cost_penalty, entropy, l1};
 use crate::branch::TaskBranch;
 use crate::cost::edge_costs;
 use crate::data::{MultiTaskBatch, MultiTaskDataset};
@@ -60,19 +60,8 @@ impl Steps<'_> {
         // whose other weights need no gradient, so the backward pass skips every
         // weight-gradient product (the logits' gradient is unchanged, bit for bit).
         let logits_only = net.logits_only();
-        let outputs = logits_only.forward(batch.images.clone(), &gates);
-        let step = outputs
-            .and_then(|outputs| {
-                let task_weight = |t| config.task_weight(t);
-                weighted_loss(
-                    outputs,
-                    self.tasks,
-                    task_weight,
-                    &batch,
-                    iteration,
-                    "architecture",
-                )
-            })
+        let step = self
+            .task_loss(&logits_only, &batch, &gates, iteration, "architecture")
             .and_then(|(task_loss, losses)| {
                 let mut loss = task_loss + regulariser.mul_scalar(entropy_weight);
                 if config.l1_weight > 0.0 {
@@ -125,19 +114,8 @@ impl Steps<'_> {
             WeightStepConnectivity::Sigmoid => Connectivity::Sigmoid,
         };
         let gates = net.architecture.connectivity(mode, &mut state.noise)?;
-        let step = net
-            .forward(batch.images.clone(), &gates)
-            .and_then(|outputs| {
-                let task_weight = |t| config.task_weight(t);
-                weighted_loss(
-                    outputs,
-                    self.tasks,
-                    task_weight,
-                    &batch,
-                    iteration,
-                    "weight",
-                )
-            })
+        let step = self
+            .task_loss(&net, &batch, &gates, iteration, "weight")
             .and_then(|(loss, losses)| {
                 let mut grads = loss.backward();
                 let gradients = optimizer
@@ -151,6 +129,22 @@ impl Steps<'_> {
                 None => (net, Vec::new()),
             },
         )
+    }
+}
+
+impl Steps<'_> {
+    /// The weighted task loss of `net` on `batch` under `gates`, and each task's loss.
+    fn task_loss<B: TaskBranch>(
+        &self,
+        net: &Supernet<B>,
+        batch: &MultiTaskBatch,
+        gates: &EdgeGates,
+        iteration: usize,
+        phase: &str,
+    ) -> Result<(Tensor<1>, Vec<f64>)> {
+        let outputs = net.forward(batch.images.clone(), gates)?;
+        let task_weight = |t| self.config.task_weight(t);
+        weighted_loss(outputs, self.tasks, task_weight, batch, iteration, phase)
     }
 }
 
