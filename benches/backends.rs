@@ -4,17 +4,21 @@
 //! ```text
 //! cargo bench --bench backends                                  # every case on flex
 //! cargo bench --bench backends -- --case search-128 --iterations 3
+//! cargo bench --bench backends -- --case search-321-batch10-micro5 --iterations 1
 //! cargo bench --bench backends --features wgpu -- --device wgpu-cpu --case fusion
 //! benches/compare.sh                                            # this and PyTorch, one table
 //! ```
 //!
-//! Cases (`--case`, default all):
+//! Cases (`--case`, default the first four):
 //! - `fusion`: forward + backward of one NDDR fusion of the VGG supernet's third stage at
 //!   batch 4 x 128 x 128 (256 own channels and three 256-channel sources at 32 x 32).
 //! - `search-128` / `search-321`: one full search iteration (architecture step + weight step,
 //!   optimisers included) of the two-task VGG-16 LargeFOV supernet (48 edges, 26 NDDR
 //!   fusions; segmentation 40 classes + surface normals) at batch 4 x 128 x 128 and batch 2 x
 //!   321 x 321, on pre-rendered synthetic scenes without augmentation.
+//! - `search-321-batch10` / `search-321-batch10-micro5`: the reference's batch, 10 x 321 x
+//!   321, in one pass, and accumulated over 5 micro-batches of 2 (`micro_batches`): the peak
+//!   memory of each (run one per process).
 //! - `inference`: one 480 x 640 image through a derived network (16 of the 48 edges kept:
 //!   every third) against the same supernet running every fusion input with weight 0 for
 //!   the pruned edges; both times, and the fusion FLOPs of each.
@@ -43,7 +47,14 @@ mod support;
 #[global_allocator]
 static ALLOCATOR: support::Counting = support::Counting;
 
-const CASES: [&str; 4] = ["fusion", "search-128", "search-321", "inference"];
+const CASES: [&str; 6] = [
+    "fusion",
+    "search-128",
+    "search-321",
+    "inference",
+    "search-321-batch10",
+    "search-321-batch10-micro5",
+];
 
 /// Speed and memory of the paper's network on every backend this build has.
 #[derive(clap::Parser, Debug)]
@@ -52,7 +63,7 @@ struct Options {
     #[arg(long = "device", value_delimiter = ',', default_value = "flex")]
     devices: Vec<String>,
     /// Cases, comma-separated.
-    #[arg(long = "case", value_delimiter = ',', value_parser = CASES, default_values = CASES)]
+    #[arg(long = "case", value_delimiter = ',', value_parser = CASES, default_values = &CASES[..4])]
     cases: Vec<String>,
     /// Timed iterations per case (after one warm-up).
     #[arg(long, default_value_t = 3)]
@@ -71,8 +82,10 @@ fn main() {
             let resident_before = status_mb("VmRSS:");
             let measured = match case.as_str() {
                 "fusion" => fusion(&device, options.iterations),
-                "search-128" => search(&device, 4, 128, options.iterations),
-                "search-321" => search(&device, 2, 321, options.iterations),
+                "search-128" => search(&device, (4, 1), 128, options.iterations),
+                "search-321" => search(&device, (2, 1), 321, options.iterations),
+                "search-321-batch10" => search(&device, (10, 1), 321, options.iterations),
+                "search-321-batch10-micro5" => search(&device, (10, 5), 321, options.iterations),
                 "inference" => inference(&device, options.iterations),
                 _ => unreachable!("clap accepts only the cases listed"),
             };
@@ -198,7 +211,13 @@ fn vgg_supernet(device: &Device) -> Supernet<Vgg16LargeFov> {
     .unwrap()
 }
 
-fn search(device: &Device, batch: usize, size: usize, iterations: usize) -> Map<String, Value> {
+/// A search iteration at `batch` images in `micro_batches` chunks (gradient accumulation).
+fn search(
+    device: &Device,
+    (batch, micro_batches): (usize, usize),
+    size: usize,
+    iterations: usize,
+) -> Map<String, Value> {
     let device = device.clone().autodiff();
     let experiment = Experiment {
         data: ExperimentData::Scenes {
@@ -218,6 +237,7 @@ fn search(device: &Device, batch: usize, size: usize, iterations: usize) -> Map<
     let config = SearchConfig {
         steps: iterations + 1,
         batch_size: batch,
+        micro_batches,
         augmentation: Augmentation::default(),
         checkpoint_every: 0,
         ..SearchConfig::nyuv2_reference()

@@ -1,11 +1,14 @@
-//! Seconds per search iteration of the main job's supernet (`examples/search.rs` defaults: two
-//! three-stage `SmallCnn` branches of 16, 32 and 48 channels, segmentation + normals on 36 x 48
-//! synthetic scenes, batch 8, flips), and a fingerprint of the result for bit-identity checks.
+//! Seconds per search iteration of the main job's supernet (`examples/search.rs` defaults:
+//! three three-stage `SmallCnn` branches of 16, 32 and 48 channels, segmentation, normals and
+//! material on 24 x 32 synthetic scenes, batch 8, flips), and a fingerprint of the result for
+//! bit-identity checks.
 //!
 //! ```text
 //! cargo bench --bench search_iteration -- --steps 60
 //! cargo bench --bench search_iteration -- --steps 30 --fingerprint /tmp/after.txt
 //! cargo bench --bench search_iteration -- --batch 1    # how much of an iteration is overhead
+//! cargo bench --bench search_iteration -- --all-edges  # a training step of "all edges on"
+//! cargo bench --bench search_iteration -- --tasks seg,normal --size 36x48 --train 600  # the older job
 //! ```
 //!
 //! Prints one line of JSON: the median and mean seconds of an iteration (the first
@@ -16,7 +19,8 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use mtl_nas::experiment::Experiment;
+use mtl_nas::data::SceneTarget;
+use mtl_nas::experiment::{Experiment, ExperimentData};
 use mtl_nas::prelude::*;
 
 /// Seconds per search iteration of the main job's supernet.
@@ -31,6 +35,19 @@ struct Options {
     /// Images per step.
     #[arg(long, default_value_t = 8)]
     batch: usize,
+    /// Tasks, comma-separated (as `examples/search.rs` takes them).
+    #[arg(long, default_value = "seg,normal,material", value_delimiter = ',')]
+    tasks: Vec<String>,
+    /// Image size, HEIGHTxWIDTH.
+    #[arg(long, default_value = "24x32")]
+    size: String,
+    /// Training scenes.
+    #[arg(long, default_value_t = 400)]
+    train: usize,
+    /// Time a training step of the "all edges on" baseline (same data, batch and weight
+    /// optimiser) instead of a search iteration.
+    #[arg(long)]
+    all_edges: bool,
     /// Write the search's bit-level fingerprint here.
     #[arg(long)]
     fingerprint: Option<std::path::PathBuf>,
@@ -42,7 +59,25 @@ struct Options {
 fn main() {
     let options = <Options as clap::Parser>::parse();
     let device = Device::flex().autodiff();
-    let experiment = Experiment::two_tasks();
+    let (height, width) = options
+        .size
+        .split_once('x')
+        .and_then(|(h, w)| Some((h.parse().ok()?, w.parse().ok()?)))
+        .expect("--size HEIGHTxWIDTH");
+    let targets = (options.tasks.iter())
+        .map(|t| SceneTarget::from_task_name(t))
+        .collect::<mtl_nas::Result<Vec<_>>>()
+        .expect("--tasks");
+    let experiment = Experiment {
+        data: ExperimentData::Scenes {
+            train: options.train,
+            test: 200,
+            height,
+            width,
+            targets,
+        },
+        ..Experiment::two_tasks()
+    };
     let config = SearchConfig {
         checkpoint_every: 0,
         batch_size: options.batch,
@@ -69,6 +104,27 @@ fn main() {
     let mut times = Vec::new();
     let start = Instant::now();
     let mut last = start;
+    if options.all_edges {
+        let names = experiment.task_names();
+        let branches = experiment.initial_branches(&device).unwrap();
+        let net = mtl_nas::net::baselines::all_edges(
+            branches,
+            &names,
+            experiment.settings.rule.clone(),
+            experiment.settings.fusion,
+            experiment.settings.seed,
+            &device,
+        )
+        .unwrap();
+        mtl_nas::train::train(net, &tasks, train.as_ref(), &(&config).into(), |_| {
+            let now = Instant::now();
+            times.push(now.duration_since(last).as_secs_f64());
+            last = now;
+        })
+        .unwrap();
+        report(&options, &times, start.elapsed().as_secs_f64());
+        return;
+    }
     let outcome = Search::new(config)
         .run_observed(net, &tasks, train.as_ref(), |_| {
             let now = Instant::now();
@@ -76,21 +132,7 @@ fn main() {
             last = now;
         })
         .unwrap();
-    let total = start.elapsed().as_secs_f64();
-    let timed = &times[options.warmup.min(times.len().saturating_sub(1))..];
-    let mut sorted = timed.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
-    let mean = timed.iter().sum::<f64>() / timed.len() as f64;
-    let round = |value: f64, digits: i32| (value * 10f64.powi(digits)).round() / 10f64.powi(digits);
-    let line = serde_json::json!({
-        "steps": options.steps,
-        "batch": options.batch,
-        "median_s": round(median, 5),
-        "mean_s": round(mean, 5),
-        "total_s": round(total, 3),
-    });
-    println!("{line}");
+    report(&options, &times, start.elapsed().as_secs_f64());
 
     if let Some(path) = options.fingerprint {
         let mut text = String::new();
@@ -137,4 +179,25 @@ fn main() {
         }
         std::fs::write(&path, text).unwrap();
     }
+}
+
+/// Prints the JSON line: median and mean seconds per step after the warm-up, and the total.
+fn report(options: &Options, times: &[f64], total: f64) {
+    let timed = &times[options.warmup.min(times.len().saturating_sub(1))..];
+    let mut sorted = timed.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let mean = timed.iter().sum::<f64>() / timed.len() as f64;
+    let round = |value: f64, digits: i32| (value * 10f64.powi(digits)).round() / 10f64.powi(digits);
+    let line = serde_json::json!({
+        "run": if options.all_edges { "all-edges training" } else { "search" },
+        "tasks": options.tasks,
+        "size": options.size,
+        "steps": options.steps,
+        "batch": options.batch,
+        "median_s": round(median, 5),
+        "mean_s": round(mean, 5),
+        "total_s": round(total, 3),
+    });
+    println!("{line}");
 }

@@ -387,3 +387,24 @@ fn non_finite_losses_stop_or_are_skipped() {
         vec![0.0; outcome.architecture.edges.len()]
     );
 }
+
+#[test]
+fn an_iteration_reads_the_device_once_or_twice_when_batches_may_be_skipped() {
+    // Before: one read per task loss in each step, one per step for the gradient check, one
+    // for the entropy and one for the logits (2 x tasks + 4). Now everything the checks and
+    // the log need is queued on the device and read in one go; deciding to skip a batch must
+    // happen before its update, so under SkipBatch the architecture step reads on its own.
+    let device = Device::flex().autodiff();
+    let (net, tasks) = problem(&device);
+    let outcome = Search::new(config(3, 0)).run(net, &tasks, &data()).unwrap();
+    let reads: Vec<usize> = outcome.history.iter().map(|log| log.host_reads).collect();
+    assert_eq!(reads, [1, 1, 1]);
+    let (net, _) = problem(&device);
+    let skipping = SearchConfig {
+        on_non_finite: NonFinitePolicy::SkipBatch,
+        ..config(3, 0)
+    };
+    let outcome = Search::new(skipping).run(net, &tasks, &data()).unwrap();
+    let reads: Vec<usize> = outcome.history.iter().map(|log| log.host_reads).collect();
+    assert_eq!(reads, [2, 2, 2]);
+}

@@ -16,6 +16,7 @@ mod config;
 mod constant;
 mod evaluate;
 pub(crate) mod optimizer;
+pub(crate) mod reads;
 pub(crate) mod step;
 mod sweep;
 
@@ -41,6 +42,7 @@ use crate::task::Task;
 use crate::{Error, Result};
 use checkpoint::LoopState;
 use optimizer::{ArchitectureOptimizer, WeightOptimizer};
+use reads::HostReads;
 use step::Steps;
 
 /// Generator streams of a search, one per purpose, so e.g. changing the augmentation does not
@@ -71,6 +73,12 @@ pub struct IterationLog {
     /// The logits after the iteration, when this iteration is recorded
     /// ([`SearchConfig::record_logits_every`]) or is the last.
     pub logits: Option<Vec<f32>>,
+    /// Reads of tensor values back to the host this iteration took for its checks and this
+    /// log (each one waits for a GPU's queue to drain): 1, or 2 under
+    /// [`NonFinitePolicy::SkipBatch`] with an architecture step (whether to skip a batch is
+    /// decided before its update). Reads inside a task's own loss are not counted.
+    #[serde(default)]
+    pub host_reads: usize,
 }
 
 /// The result of a search.
@@ -237,29 +245,49 @@ impl Search {
             // Dropout draws from the device's generator: seed it per iteration, so a resumed
             // run draws what an uninterrupted one would.
             device.seed(mix_seed(config.seed, iteration as u64));
-            let entropy_value = scalar(&entropy(net.architecture.logits.val(), &steps.average));
+            // What the log and the checks need is queued and read back once, at the end.
+            let mut reads = HostReads::default();
+            let entropy_value = reads.push(entropy(net.architecture.logits.val(), &steps.average));
             // No architecture step during the warm-up (the logits stay where they are).
-            let architecture_losses = if iteration < config.architecture_warmup_steps() {
-                Vec::new()
+            let architecture = if iteration < config.architecture_warmup_steps() {
+                None
             } else {
                 let optimizer = &mut architecture_optimizer;
-                let (stepped, losses) =
-                    steps.architecture(net, optimizer, &mut state, iteration)?;
+                let (stepped, step) =
+                    steps.architecture(net, optimizer, &mut state, (iteration, &mut reads))?;
                 net = stepped;
-                losses
+                Some(step)
             };
+            // The weight step leaves the logits as they are: queued now, they come back with
+            // the weight step's values.
+            let logits = reads.push(net.architecture.logits.val());
             let schedule = (
                 config.temperature_at(iteration),
                 config.poly_factor_at(iteration),
             );
             let optimizer = &mut weight_optimizer;
-            let (stepped, weight_losses) =
-                steps.weights(net, optimizer, &mut state, iteration, schedule)?;
+            let (stepped, weights) = steps.weights(
+                net,
+                optimizer,
+                &mut state,
+                (iteration, &mut reads),
+                schedule,
+            )?;
             net = stepped;
-            let log = self.iteration_log(&net, iteration, architecture_losses, weight_losses)?;
             let log = IterationLog {
-                entropy: entropy_value,
+                architecture_losses: steps.losses(
+                    &mut reads,
+                    architecture,
+                    iteration,
+                    "architecture",
+                )?,
+                weight_losses: steps.losses(&mut reads, Some(weights), iteration, "weight")?,
+                entropy: reads.get(entropy_value)?[0] as f64,
                 temperature: schedule.0,
+                ..self.iteration_log(reads.get(logits)?.to_vec(), iteration)
+            };
+            let log = IterationLog {
+                host_reads: reads.count(),
                 ..log
             };
             observe(&log);
@@ -294,32 +322,26 @@ impl Search {
         })
     }
 
-    /// The log of `iteration` after both steps: its losses, schedules, the edges kept, and the
-    /// logits when they are due for the history (the entropy and temperature are filled in by
-    /// the loop).
-    fn iteration_log<B: TaskBranch>(
-        &self,
-        net: &Supernet<B>,
-        iteration: usize,
-        architecture_losses: Vec<f64>,
-        weight_losses: Vec<f64>,
-    ) -> Result<IterationLog> {
+    /// The log of `iteration` from the logits after both steps: its schedules, the edges
+    /// kept, and the logits when they are due for the history (the losses, entropy,
+    /// temperature and reads are filled in by the loop).
+    fn iteration_log(&self, logits: Vec<f32>, iteration: usize) -> IterationLog {
         let config = &self.config;
-        let logits = net.architecture.logit_values()?;
         let record = iteration + 1 == config.steps
             || (config.record_logits_every > 0
                 && iteration.is_multiple_of(config.record_logits_every));
-        Ok(IterationLog {
+        IterationLog {
             iteration,
-            architecture_losses,
-            weight_losses,
+            architecture_losses: Vec::new(),
+            weight_losses: Vec::new(),
             entropy: 0.0,
             entropy_weight: config.entropy_weight_at(iteration),
             temperature: 0.0,
             learning_rate: config.weights.learning_rate * config.poly_factor_at(iteration),
             kept_edges: logits.iter().filter(|&&a| a > 0.0).count(),
             logits: record.then_some(logits),
-        })
+            host_reads: 0,
+        }
     }
 }
 

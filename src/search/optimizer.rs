@@ -5,7 +5,7 @@ use burn::module::{Module, ParamGroup, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::{Bytes, Gradients, Int, Tensor};
+use burn::tensor::{Bytes, Device, Gradients, Int, Tensor};
 use std::path::Path;
 
 use super::config::{ArchitectureOptimizerConfig, WeightOptimizerConfig};
@@ -39,14 +39,19 @@ impl ArchitectureOptimizer {
         }
     }
 
-    /// The logits' gradient from `grads`, or `None` when it is not finite.
+    /// The logits' gradient from `grads`.
     pub(crate) fn gradients<B: TaskBranch>(
         &self,
         net: &Supernet<B>,
         grads: &mut Gradients,
-    ) -> Option<GradientsParams> {
-        let grads = GradientsParams::from_params(grads, net, &[self.logits]);
-        all_finite(&grads, &[(self.logits, 1)]).then_some(grads)
+    ) -> GradientsParams {
+        GradientsParams::from_params(grads, net, &[self.logits])
+    }
+
+    /// How many entries of the logits' gradient in `grads` are not finite, `[1]`, on
+    /// `device` (not read back).
+    pub(crate) fn non_finite(&self, grads: &GradientsParams, device: &Device) -> Tensor<1> {
+        non_finite_count(grads, &[(self.logits, 1)], device)
     }
 
     /// One step on the logits; every other parameter is left untouched.
@@ -125,14 +130,15 @@ impl WeightOptimizer {
         }
     }
 
-    /// The weights' gradients from `grads`, or `None` when any is not finite.
-    pub(crate) fn gradients<M: Module>(
-        &self,
-        net: &M,
-        grads: &mut Gradients,
-    ) -> Option<GradientsParams> {
-        let grads = GradientsParams::from_params(grads, net, &self.weights);
-        all_finite(&grads, &self.ranks).then_some(grads)
+    /// The weights' gradients from `grads`.
+    pub(crate) fn gradients<M: Module>(&self, net: &M, grads: &mut Gradients) -> GradientsParams {
+        GradientsParams::from_params(grads, net, &self.weights)
+    }
+
+    /// How many entries of the weights' gradients in `grads` are not finite, `[1]`, on
+    /// `device` (not read back).
+    pub(crate) fn non_finite(&self, grads: &GradientsParams, device: &Device) -> Tensor<1> {
+        non_finite_count(grads, &self.ranks, device)
     }
 
     /// One step on the weights at base learning rate `base * factor`; the logits (and
@@ -158,9 +164,14 @@ impl WeightOptimizer {
     }
 }
 
-/// Whether every gradient in `grads` (of the parameters `ranks` lists) is finite, with one
-/// read back to the host.
-fn all_finite(grads: &GradientsParams, ranks: &[(ParamId, usize)]) -> bool {
+/// How many entries of the gradients in `grads` (of the parameters `ranks` lists) are not
+/// finite, as a float `[1]` on `device`, summed there (the caller reads it with the step's
+/// other values).
+fn non_finite_count(
+    grads: &GradientsParams,
+    ranks: &[(ParamId, usize)],
+    device: &Device,
+) -> Tensor<1> {
     fn count<const D: usize>(grads: &GradientsParams, id: ParamId) -> Option<Tensor<1, Int>> {
         grads
             .get::<D>(id)
@@ -182,7 +193,10 @@ fn all_finite(grads: &GradientsParams, ranks: &[(ParamId, usize)]) -> bool {
             });
         }
     }
-    total.is_none_or(|t| t.into_scalar::<i64>() == 0)
+    match total {
+        Some(total) => total.float(),
+        None => Tensor::zeros([1], device),
+    }
 }
 
 fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<()> {
@@ -319,7 +333,7 @@ mod tests {
         };
         let logits_before = tensor_to_vec(logits).unwrap();
         let mut optimizer = WeightOptimizer::new(&config, &roles);
-        let gradients = optimizer.gradients(&net, &mut grads).unwrap();
+        let gradients = optimizer.gradients(&net, &mut grads);
         let net = optimizer.step(net, gradients, factor);
         let after = [
             tensor_to_vec(net.branches[0].convs[0].weight.val()).unwrap(),
@@ -357,7 +371,7 @@ mod tests {
         assert!(g.iter().any(|v| v.abs() > 1e-6), "{g:?}");
         let conv_before = tensor_to_vec(net.branches[0].convs[0].weight.val()).unwrap();
         let mut optimizer = ArchitectureOptimizer::new(&config, net.architecture.logits.id);
-        let gradients = optimizer.gradients(&net, &mut grads).unwrap();
+        let gradients = optimizer.gradients(&net, &mut grads);
         let net = optimizer.step(net, gradients);
         for (logit, g) in net.architecture.logit_values().unwrap().iter().zip(&g) {
             let g = *g as f64;

@@ -1,13 +1,15 @@
 //! Training a network of fixed structure (a baseline, or a derived network to fine-tune) with
 //! the search's weight optimiser and schedule, on every training sample.
 
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Augmentation, EpochSampler, MultiTaskDataset};
 use crate::net::MultiTaskNetwork;
 use crate::rng::SeededRng;
 use crate::search::optimizer::WeightOptimizer;
-use crate::search::step::{non_finite_gradient, skip_non_finite, weighted_loss};
+use crate::search::reads::HostReads;
+use crate::search::step::{accumulate, check_step, chunk_size, skip_non_finite, weighted_loss};
 use crate::search::{NonFinitePolicy, SearchConfig, WeightOptimizerConfig, mix_seed};
 use crate::task::Task;
 use crate::{Error, Result};
@@ -49,6 +51,10 @@ pub struct TrainConfig {
     pub steps: usize,
     /// Samples per step.
     pub batch_size: usize,
+    /// Micro-batches per step: gradient accumulation over equal chunks of the batch, as
+    /// [`SearchConfig::micro_batches`] (1: none).
+    #[serde(default = "one")]
+    pub micro_batches: usize,
     /// Seed of the data order and the augmentation.
     pub seed: u64,
     /// Weight of each task's loss, in task order; empty = 1 for every task.
@@ -61,11 +67,16 @@ pub struct TrainConfig {
     pub on_non_finite: NonFinitePolicy,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl From<&SearchConfig> for TrainConfig {
     fn from(search: &SearchConfig) -> Self {
         Self {
             steps: search.steps,
             batch_size: search.batch_size,
+            micro_batches: search.micro_batches,
             seed: search.seed,
             task_weights: search.task_weights.clone(),
             weights: search.weights.clone(),
@@ -82,6 +93,7 @@ impl TrainConfig {
         SearchConfig {
             steps: self.steps,
             batch_size: self.batch_size,
+            micro_batches: self.micro_batches,
             seed: self.seed,
             task_weights: self.task_weights.clone(),
             weights: self.weights.clone(),
@@ -137,26 +149,29 @@ pub fn train<N: MultiTaskNetwork>(
     let skip = config.on_non_finite == NonFinitePolicy::SkipBatch;
     for iteration in 0..config.steps {
         device.seed(mix_seed(config.seed, iteration as u64));
-        let batch = data.batch(
-            &sampler.next_batch(config.batch_size),
-            Some((&config.augmentation, &mut augment)),
-            &device,
-        )?;
+        let indices = sampler.next_batch(config.batch_size);
+        let batches = (indices.chunks(chunk_size(indices.len(), config.micro_batches)))
+            .map(|chunk| data.batch(chunk, Some((&config.augmentation, &mut augment)), &device))
+            .collect::<Result<Vec<_>>>()?;
         let factor = schedule.poly_factor_at(iteration);
         let task_weight = |t| schedule.task_weight(t);
-        let step = (net.task_outputs(batch.images.clone()))
-            .and_then(|outputs| {
-                weighted_loss(outputs, tasks, task_weight, &batch, iteration, "weight")
-            })
-            .and_then(|(total, losses)| {
-                let mut grads = total.backward();
-                let gradients = optimizer
-                    .gradients(&net, &mut grads)
-                    .ok_or_else(|| non_finite_gradient(iteration, "weight"))?;
-                Ok((gradients, losses))
-            });
-        let losses = match skip_non_finite(step, skip, &mut skipped_batches)? {
-            Some((gradients, losses)) => {
+        let (gradients, losses) = accumulate(
+            &net,
+            &batches,
+            |batch| {
+                let outputs = net.task_outputs(batch.images.clone())?;
+                weighted_loss(outputs, tasks, task_weight, batch, "weight")
+            },
+            |loss| loss,
+            |grads| optimizer.gradients(&net, grads),
+        )?;
+        // The losses and the non-finite check in one read.
+        let mut reads = HostReads::default();
+        let non_finite = optimizer.non_finite(&gradients, &device);
+        let values = reads.push(Tensor::cat(vec![losses, non_finite], 0));
+        let checked = check_step(reads.get(values)?, tasks, iteration, "weight");
+        let losses = match skip_non_finite(checked, skip, &mut skipped_batches)? {
+            Some(losses) => {
                 net = optimizer.step(net, gradients, factor);
                 losses
             }

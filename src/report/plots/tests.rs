@@ -20,6 +20,7 @@ fn trajectories_plot_every_edge() {
             learning_rate: 0.0,
             kept_edges: 0,
             logits: Some(vec![i as f32; 6]),
+            host_reads: 1,
         })
         .collect();
     let svg = logit_trajectories_svg(&history, &arch).unwrap();
@@ -193,6 +194,7 @@ fn dump() {
             learning_rate: 0.0,
             kept_edges: 0,
             logits: Some(logits.iter().map(|l| l * i as f32 / 20.0).collect()),
+            host_reads: 1,
         })
         .collect();
     std::fs::write(

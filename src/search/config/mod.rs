@@ -194,6 +194,17 @@ pub struct SearchConfig {
     pub steps: usize,
     /// Images per step (reference: 10).
     pub batch_size: usize,
+    /// Micro-batches per step (1, the reference, by default): each step's `batch_size` images
+    /// go through the network in this many equal chunks, one forward and backward pass each,
+    /// and their gradients are summed before the one update (gradient accumulation: a batch
+    /// of 10 on a device that holds 2). Each chunk's task losses are scaled by
+    /// `1 / micro_batches` and the regularisers are added once, so the update is the
+    /// full batch's, with two differences every framework's accumulation has: batch norm
+    /// normalises each chunk by its own statistics (and updates its running statistics once
+    /// per chunk), and a loss normalised by its count of valid pixels weighs the chunks
+    /// equally rather than by their valid pixels. Must divide `batch_size`.
+    #[serde(default = "default_micro_batches")]
+    pub micro_batches: usize,
     /// Fraction of the training set used for weight steps; the rest feeds architecture steps.
     /// Re-drawn each epoch (reference: 0.5).
     pub train_split: f64,
@@ -248,6 +259,10 @@ fn default_keep() -> usize {
     2
 }
 
+fn default_micro_batches() -> usize {
+    1
+}
+
 /// What a user who writes `SearchConfig::default()` or `..Default::default()` gets: the
 /// recipe for small problems, [`SearchConfig::short`]`(200)`. The authors' search is
 /// [`SearchConfig::nyuv2_reference`], by name.
@@ -265,6 +280,7 @@ impl SearchConfig {
         Self {
             steps: 20001,
             batch_size: 10,
+            micro_batches: 1,
             train_split: 0.5,
             seed: 0,
             task_weights: Vec::new(),
@@ -318,6 +334,7 @@ impl SearchConfig {
         Self {
             steps: 20001,
             batch_size: 10,
+            micro_batches: 1,
             train_split: 0.5,
             seed: 1,
             task_weights: vec![1.0, 20.0],
@@ -415,6 +432,15 @@ impl SearchConfig {
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1");
+        }
+        if self.micro_batches == 0 || !self.batch_size.is_multiple_of(self.micro_batches) {
+            return bad(
+                "micro_batches",
+                &format!(
+                    "must be at least 1 and divide batch_size ({}) into equal chunks",
+                    self.batch_size
+                ),
+            );
         }
         if !(self.train_split > 0.0 && self.train_split < 1.0) {
             return bad("train_split", "must lie strictly between 0 and 1");
