@@ -236,60 +236,14 @@ impl Search {
             config,
             tasks,
             data,
-            device: device.clone(),
+            device,
             average: PairAverage::new(net.space()),
             costs: None,
         };
         while state.iteration < config.steps {
-            let iteration = state.iteration;
-            // Dropout draws from the device's generator: seed it per iteration, so a resumed
-            // run draws what an uninterrupted one would.
-            device.seed(mix_seed(config.seed, iteration as u64));
-            // What the log and the checks need is queued and read back once, at the end.
-            let mut reads = HostReads::default();
-            let entropy_value = reads.push(entropy(net.architecture.logits.val(), &steps.average));
-            // No architecture step during the warm-up (the logits stay where they are).
-            let architecture = if iteration < config.architecture_warmup_steps() {
-                None
-            } else {
-                let optimizer = &mut architecture_optimizer;
-                let (stepped, step) =
-                    steps.architecture(net, optimizer, &mut state, (iteration, &mut reads))?;
-                net = stepped;
-                Some(step)
-            };
-            // The weight step leaves the logits as they are: queued now, they come back with
-            // the weight step's values.
-            let logits = reads.push(net.architecture.logits.val());
-            let schedule = (
-                config.temperature_at(iteration),
-                config.poly_factor_at(iteration),
-            );
-            let optimizer = &mut weight_optimizer;
-            let (stepped, weights) = steps.weights(
-                net,
-                optimizer,
-                &mut state,
-                (iteration, &mut reads),
-                schedule,
-            )?;
+            let optimizers = (&mut architecture_optimizer, &mut weight_optimizer);
+            let (stepped, log) = self.iteration(net, optimizers, &mut state, &mut steps)?;
             net = stepped;
-            let log = IterationLog {
-                architecture_losses: steps.losses(
-                    &mut reads,
-                    architecture,
-                    iteration,
-                    "architecture",
-                )?,
-                weight_losses: steps.losses(&mut reads, Some(weights), iteration, "weight")?,
-                entropy: reads.get(entropy_value)?[0] as f64,
-                temperature: schedule.0,
-                ..self.iteration_log(reads.get(logits)?.to_vec(), iteration)
-            };
-            let log = IterationLog {
-                host_reads: reads.count(),
-                ..log
-            };
             observe(&log);
             state.history.push(log);
             state.iteration += 1;
@@ -320,6 +274,65 @@ impl Search {
             history: state.history,
             skipped_batches: state.skipped_batches,
         })
+    }
+
+    /// One iteration from `state`: an architecture step (after the warm-up), a weight step,
+    /// and the iteration's log from its one read of the device.
+    fn iteration<B: TaskBranch>(
+        &self,
+        mut net: Supernet<B>,
+        (architecture_optimizer, weight_optimizer): (
+            &mut ArchitectureOptimizer,
+            &mut WeightOptimizer,
+        ),
+        state: &mut LoopState,
+        steps: &mut Steps<'_>,
+    ) -> Result<(Supernet<B>, IterationLog)> {
+        let config = &self.config;
+        let iteration = state.iteration;
+        // Dropout draws from the device's generator: seed it per iteration, so a resumed run
+        // draws what an uninterrupted one would.
+        steps.device.seed(mix_seed(config.seed, iteration as u64));
+        // What the log and the checks need is queued and read back once, at the end.
+        let mut reads = HostReads::default();
+        let entropy_value = reads.push(entropy(net.architecture.logits.val(), &steps.average));
+        // No architecture step during the warm-up (the logits stay where they are).
+        let architecture = if iteration < config.architecture_warmup_steps() {
+            None
+        } else {
+            let (stepped, step) =
+                steps.architecture(net, architecture_optimizer, state, (iteration, &mut reads))?;
+            net = stepped;
+            Some(step)
+        };
+        // The weight step leaves the logits as they are: queued now, they come back with the
+        // weight step's values.
+        let logits = reads.push(net.architecture.logits.val());
+        let schedule = (
+            config.temperature_at(iteration),
+            config.poly_factor_at(iteration),
+        );
+        let (net, weights) = steps.weights(
+            net,
+            weight_optimizer,
+            state,
+            (iteration, &mut reads),
+            schedule,
+        )?;
+        let log = IterationLog {
+            architecture_losses: steps.losses(
+                &mut reads,
+                architecture,
+                iteration,
+                "architecture",
+            )?,
+            weight_losses: steps.losses(&mut reads, Some(weights), iteration, "weight")?,
+            entropy: reads.get(entropy_value)?[0] as f64,
+            temperature: schedule.0,
+            ..self.iteration_log(reads.get(logits)?.to_vec(), iteration)
+        };
+        let host_reads = reads.count();
+        Ok((net, IterationLog { host_reads, ..log }))
     }
 
     /// The log of `iteration` from the logits after both steps: its schedules, the edges
