@@ -172,7 +172,8 @@ fn fusion(device: &Device, iterations: usize) -> Map<String, Value> {
         &FusionConfig::nddr(0.9, 0.1),
         &mut SeededRng::new(0),
         &device,
-    );
+    )
+    .unwrap();
     let own = fixed([4, 256, 32, 32], 1, &device).require_grad();
     let sources: Vec<Tensor<4>> = (0..3)
         .map(|s| fixed([4, 256, 32, 32], 2 + s, &device).require_grad())

@@ -65,21 +65,6 @@ pub(crate) fn param_with_id<const D: usize>(
     param
 }
 
-/// A parameter of `shape` with independent normal entries of standard deviation `std`, drawn
-/// from `rng` (not from the backend's global generator, so runs reproduce under any threading).
-/// For the crate's own layers, whose stds are constants or fan-in/fan-out stds of validated
-/// sizes; [`normal`] is the checked version.
-pub(crate) fn normal_param<const D: usize>(
-    shape: [usize; D],
-    std: f64,
-    rng: &mut impl Rng,
-    device: &Device,
-) -> Param<Tensor<D>> {
-    let normal =
-        Normal::new(0.0, std).unwrap_or_else(|_| Normal::new(0.0, 1.0).expect("unit normal"));
-    draw(shape, normal, rng, device)
-}
-
 fn draw<const D: usize>(
     shape: [usize; D],
     normal: Normal<f64>,
@@ -148,7 +133,8 @@ mod tests {
         assert!(mean.abs() < 0.003);
         // The crate's own branches draw the same weights from the same seed.
         let own =
-            crate::branch::kaiming_conv([32, 64], 3, 1, 0, 1, &mut SeededRng::new(3), &device);
+            crate::branch::kaiming_conv([32, 64], 3, 1, 0, 1, &mut SeededRng::new(3), &device)
+                .unwrap();
         assert_eq!(own.weight.val().into_data(), conv.weight.val().into_data());
     }
 

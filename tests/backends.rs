@@ -136,7 +136,8 @@ fn nddr_fusion_forward_and_backward() {
             &FusionConfig::nddr_kaiming(),
             &mut SeededRng::new(5),
             device,
-        );
+        )
+        .unwrap();
         let own = fixed([2, 4, 5, 7], 1, device).require_grad();
         let a = fixed([2, 4, 5, 7], 2, device).require_grad();
         let b = fixed([2, 6, 5, 7], 3, device).require_grad();

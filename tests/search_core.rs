@@ -229,16 +229,34 @@ fn three_tasks_work_like_two() {
     );
     assert_eq!(space.num_edges(), 6 * 3);
     for target in [1, 2] {
-        let from_a = s
-            .outcome
-            .architecture
-            .edges
-            .iter()
-            .filter(|e| e.edge.source.task == 0 && e.edge.target.task == target);
-        for e in from_a {
-            assert!(e.kept, "{} pruned", e.name);
-        }
+        // Only a's channel tells b and c the answer: the search keeps a path from a (which
+        // of a's three edges into the target carry it is the search's choice; some are
+        // redundant given the others), the target is solved, and cutting every edge from a
+        // into it leaves it unsolved.
+        let from_a: Vec<usize> = (s.outcome.architecture.edges.iter().enumerate())
+            .filter(|(_, e)| e.edge.source.task == 0 && e.edge.target.task == target)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(from_a.len(), 3);
+        let edges = &s.outcome.architecture.edges;
+        assert!(
+            from_a.iter().any(|&i| edges[i].kept),
+            "no edge from a into task {target} kept"
+        );
         assert!(s.discrete[target] < 0.1, "{:?}", s.discrete);
+        let mut logits = s.outcome.architecture.logits();
+        for &i in &from_a {
+            logits[i] = -1.0;
+        }
+        let cut = Architecture::from_logits(space, &logits).unwrap();
+        let cut_net = s.outcome.network.clone().derive(&cut).unwrap();
+        let cut_losses =
+            evaluate_losses(&cut_net, &s.tasks, &s.test, Connectivity::Hard, 16, 0).unwrap();
+        assert!(
+            cut_losses[target] > 10.0 * s.discrete[target],
+            "task {target} without a: {cut_losses:?} vs {:?}",
+            s.discrete
+        );
     }
     assert!(is_binary(&s));
     assert!(relative_gap(&s) < 0.02);

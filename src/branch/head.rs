@@ -7,8 +7,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::kaiming_conv;
+use super::normal_conv;
 use crate::cost::{Cost, conv_cost};
+use crate::{Error, Result};
 
 /// What a branch's head predicts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,24 +31,32 @@ pub struct Head {
 }
 
 impl Head {
-    /// A head from `channels` to `outputs`.
+    /// A head from `channels` to `outputs`, its weights drawn once from `rng`.
+    ///
+    /// # Errors
+    /// No input channels or no outputs.
     pub fn new(
         kind: HeadKind,
         channels: usize,
         outputs: usize,
         rng: &mut impl Rng,
         device: &Device,
-    ) -> Self {
-        let mut classifier = kaiming_conv([channels, outputs], 1, 1, 0, 1, rng, device);
-        classifier.weight = crate::init::normal_param([outputs, channels, 1, 1], 0.01, rng, device);
+    ) -> Result<Self> {
+        if channels == 0 || outputs == 0 {
+            return Err(Error::config(
+                "head",
+                format!("a head needs input channels and outputs, got {channels} -> {outputs}"),
+            ));
+        }
+        let mut classifier = normal_conv([channels, outputs], [1, 1, 0, 1], 0.01, rng, device)?;
         classifier.bias = Some(Param::from_tensor(Tensor::from_data(
             TensorData::new(vec![0.0f32; outputs], [outputs]),
             device,
         )));
-        Self {
+        Ok(Self {
             classifier,
             pooled: kind == HeadKind::Pooled,
-        }
+        })
     }
 
     /// `[batch, channels, h, w]` to `[batch, outputs, h, w]` (dense) or `[batch, outputs, 1,

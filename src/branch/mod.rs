@@ -23,6 +23,7 @@ use rand::Rng;
 
 use crate::cost::BranchCost;
 use crate::space::BranchDescription;
+use crate::{Error, Result};
 
 /// A single-task network seen as a chain of nodes and a head.
 ///
@@ -78,6 +79,9 @@ pub trait TaskBranch: Module + ModuleDisplay {
 
 /// A convolution without bias whose weight is Kaiming normal (fan-out, ReLU gain) drawn from
 /// `rng`, as torchvision initialises VGG and ResNet.
+///
+/// # Errors
+/// No output channels or an empty kernel (no fan-out to take the std from).
 pub(crate) fn kaiming_conv(
     channels: [usize; 2],
     kernel: usize,
@@ -86,8 +90,16 @@ pub(crate) fn kaiming_conv(
     dilation: usize,
     rng: &mut impl Rng,
     device: &Device,
-) -> Conv2d {
+) -> Result<Conv2d> {
     let fan_out = channels[1] * kernel * kernel;
+    if fan_out == 0 {
+        return Err(Error::config(
+            "convolution",
+            format!(
+                "a Kaiming initialiser needs output channels and a kernel, got {channels:?} channels and a {kernel} x {kernel} kernel"
+            ),
+        ));
+    }
     let std = (2.0 / fan_out as f64).sqrt();
     normal_conv(
         channels,
@@ -100,13 +112,16 @@ pub(crate) fn kaiming_conv(
 
 /// A convolution without bias of `kernel`, `stride`, `padding` and `dilation` (in that order)
 /// whose weight is normal with standard deviation `std`, drawn once from `rng`.
+///
+/// # Errors
+/// A standard deviation that is negative or not finite.
 pub(crate) fn normal_conv(
     channels: [usize; 2],
     [kernel, stride, padding, dilation]: [usize; 4],
     std: f64,
     rng: &mut impl Rng,
     device: &Device,
-) -> Conv2d {
+) -> Result<Conv2d> {
     let mut conv = Conv2dConfig::new(channels, [kernel, kernel])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(
@@ -117,6 +132,6 @@ pub(crate) fn normal_conv(
         .with_initializer(Initializer::Zeros)
         .init(device);
     conv.weight =
-        crate::init::normal_param([channels[1], channels[0], kernel, kernel], std, rng, device);
-    conv
+        crate::init::normal([channels[1], channels[0], kernel, kernel], std, rng, device)?;
+    Ok(conv)
 }

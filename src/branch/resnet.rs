@@ -73,11 +73,8 @@ impl ResNetConfig {
         }
     }
 
-    /// Builds the branch, drawing weights from `rng` (Kaiming normal, fan-out, ReLU).
-    ///
-    /// # Errors
-    /// Zero outputs or input channels, or an output stride other than 8 or 32.
-    pub fn init(&self, rng: &mut impl Rng, device: &Device) -> Result<ResNet> {
+    /// Outputs, input channels, width divisor and output stride (see [`Self::init`]).
+    fn validate(&self) -> Result<()> {
         if self.outputs == 0 || self.input_channels == 0 {
             return Err(Error::config(
                 "resnet.outputs",
@@ -87,20 +84,29 @@ impl ResNetConfig {
         if self.width_divisor == 0 {
             return Err(Error::config("resnet.width_divisor", "must be at least 1"));
         }
-        let narrow = |width: usize| (width / self.width_divisor).max(1);
         if self.output_stride != 8 && self.output_stride != 32 {
             return Err(Error::config(
                 "resnet.output_stride",
                 format!("must be 8 or 32, got {}", self.output_stride),
             ));
         }
+        Ok(())
+    }
+
+    /// Builds the branch, drawing weights from `rng` (Kaiming normal, fan-out, ReLU).
+    ///
+    /// # Errors
+    /// Zero outputs or input channels, or an output stride other than 8 or 32.
+    pub fn init(&self, rng: &mut impl Rng, device: &Device) -> Result<ResNet> {
+        self.validate()?;
+        let narrow = |width: usize| (width / self.width_divisor).max(1);
         let norm = |channels: usize| {
             BatchNormConfig::new(channels)
                 .with_epsilon(self.batch_norm_epsilon)
                 .with_momentum(self.batch_norm_momentum)
                 .init(device)
         };
-        let stem = kaiming_conv([self.input_channels, narrow(64)], 7, 2, 3, 1, rng, device);
+        let stem = kaiming_conv([self.input_channels, narrow(64)], 7, 2, 3, 1, rng, device)?;
         let stem_norm = norm(narrow(64));
         let mut blocks = Vec::new();
         let mut nodes = Vec::new();
@@ -119,11 +125,14 @@ impl ResNetConfig {
             for block in 0..count {
                 let first = block == 0;
                 let block_stride = if first { stride } else { 1 };
-                let downsample =
-                    (first && (block_stride != 1 || channels != width)).then(|| Downsample {
-                        conv: kaiming_conv([channels, width], 1, block_stride, 0, 1, rng, device),
+                let downsample = if first && (block_stride != 1 || channels != width) {
+                    Some(Downsample {
+                        conv: kaiming_conv([channels, width], 1, block_stride, 0, 1, rng, device)?,
                         norm: norm(width),
-                    });
+                    })
+                } else {
+                    None
+                };
                 blocks.push(BasicBlock {
                     conv1: kaiming_conv(
                         [channels, width],
@@ -133,9 +142,9 @@ impl ResNetConfig {
                         dilation,
                         rng,
                         device,
-                    ),
+                    )?,
                     norm1: norm(width),
-                    conv2: kaiming_conv([width, width], 3, 1, dilation, dilation, rng, device),
+                    conv2: kaiming_conv([width, width], 3, 1, dilation, dilation, rng, device)?,
                     norm2: norm(width),
                     downsample,
                 });
@@ -151,7 +160,7 @@ impl ResNetConfig {
             stem,
             stem_norm,
             blocks,
-            head: Head::new(self.head, channels, self.outputs, rng, device),
+            head: Head::new(self.head, channels, self.outputs, rng, device)?,
             nodes,
             input_channels: self.input_channels,
         })

@@ -90,13 +90,8 @@ impl SmallCnnConfig {
             .collect()
     }
 
-    /// Builds the branch, drawing weights from `rng`.
-    ///
-    /// # Errors
-    /// No stage, a stage with zero layers or channels, a stride that is not a multiple of the
-    /// one before, zero outputs, or an input view outside
-    /// the input's channels.
-    pub fn init(&self, rng: &mut impl Rng, device: &Device) -> Result<SmallCnn> {
+    /// The pool before each stage, once the configuration is checked (see [`Self::init`]).
+    fn checked_pools(&self) -> Result<Vec<usize>> {
         let invalid =
             |field: &str, reason: &str| Error::config(format!("small_cnn.{field}"), reason);
         if self.stages.is_empty() {
@@ -131,6 +126,17 @@ impl SmallCnnConfig {
                 ),
             ));
         }
+        Ok(pools)
+    }
+
+    /// Builds the branch, drawing weights from `rng`.
+    ///
+    /// # Errors
+    /// No stage, a stage with zero layers or channels, a stride that is not a multiple of the
+    /// one before, zero outputs, or an input view outside
+    /// the input's channels.
+    pub fn init(&self, rng: &mut impl Rng, device: &Device) -> Result<SmallCnn> {
+        let pools = self.checked_pools()?;
         let mut convs = Vec::new();
         let mut norms = Vec::new();
         let mut nodes = Vec::new();
@@ -149,7 +155,7 @@ impl SmallCnnConfig {
         ) in self.stages.iter().zip(pools).enumerate()
         {
             for layer in 0..layers {
-                convs.push(kaiming_conv([channels, width], 3, 1, 1, 1, rng, device));
+                convs.push(kaiming_conv([channels, width], 3, 1, 1, 1, rng, device)?);
                 norms.push(
                     BatchNormConfig::new(width)
                         .with_epsilon(self.batch_norm_epsilon)
@@ -165,7 +171,7 @@ impl SmallCnnConfig {
                 channels = width;
             }
         }
-        let head = Head::new(self.head, channels, self.outputs, rng, device);
+        let head = Head::new(self.head, channels, self.outputs, rng, device)?;
         Ok(SmallCnn {
             convs,
             norms,

@@ -107,7 +107,7 @@ impl Vgg16LargeFovConfig {
                 dilation,
                 rng,
                 device,
-            ));
+            )?);
             norms.push(norm(width));
             channels = width;
         }
@@ -116,9 +116,9 @@ impl Vgg16LargeFovConfig {
                 let std = 1.0 / ((c[0] * kernel * kernel) as f64).sqrt();
                 normal_conv(c, [kernel, 1, padding, dilation], std, rng, device)
             };
-        let fc6 = fan_in_conv([widths[12], fc], 3, 12, 12, rng);
-        let fc7 = fan_in_conv([fc, fc], 1, 0, 1, rng);
-        let mut fc8 = fan_in_conv([fc, self.outputs], 1, 0, 1, rng);
+        let fc6 = fan_in_conv([widths[12], fc], 3, 12, 12, rng)?;
+        let fc7 = fan_in_conv([fc, fc], 1, 0, 1, rng)?;
+        let mut fc8 = fan_in_conv([fc, self.outputs], 1, 0, 1, rng)?;
         fc8.bias = Some(Param::from_tensor(Tensor::from_data(
             TensorData::new(vec![0.0f32; self.outputs], [self.outputs]),
             device,
@@ -300,70 +300,10 @@ impl ImportWeights for Vgg16LargeFov {
         let mut report = ImportReport::default();
         match layout {
             WeightLayout::Reference => {
-                for (layer, &index) in REFERENCE_CONVS.iter().enumerate() {
-                    load_conv(
-                        &mut self.convs[layer],
-                        checkpoint,
-                        &format!("features.{index}.weight"),
-                        None,
-                    )?;
-                    load_norm(
-                        &mut self.norms[layer],
-                        checkpoint,
-                        &format!("features.{}", index + 1),
-                    )?;
-                }
-                // The 13-stage model keeps its two head pools in `head`, shifting fc6 to head.2.
-                let offset = if checkpoint.contains("head.10.weight") {
-                    2
-                } else {
-                    0
-                };
-                let key = |i: usize, name: &str| format!("head.{}.{name}", i + offset);
-                load_conv(&mut self.fc6, checkpoint, &key(0, "weight"), None)?;
-                load_norm(
-                    &mut self.fc6_norm,
-                    checkpoint,
-                    &format!("head.{}", 1 + offset),
-                )?;
-                load_conv(&mut self.fc7, checkpoint, &key(4, "weight"), None)?;
-                load_norm(
-                    &mut self.fc7_norm,
-                    checkpoint,
-                    &format!("head.{}", 5 + offset),
-                )?;
-                let (weight, bias) = (key(8, "weight"), key(8, "bias"));
-                let fits = checkpoint.shape(&weight) == Some(&self.fc8.weight.dims()[..]);
-                let take = match classifier {
-                    ClassifierImport::Require => true,
-                    ClassifierImport::IfShapeMatches => fits,
-                    ClassifierImport::Skip => false,
-                };
-                if take {
-                    load_conv(&mut self.fc8, checkpoint, &weight, Some(&bias))?;
-                    report.classifier_loaded = true;
-                }
+                report.classifier_loaded = self.import_reference(checkpoint, classifier)?;
             }
             WeightLayout::TorchvisionVgg16Bn | WeightLayout::TorchvisionVgg16 => {
-                let with_norm = layout == WeightLayout::TorchvisionVgg16Bn;
-                let indices = if with_norm {
-                    TORCHVISION_BN_CONVS
-                } else {
-                    TORCHVISION_CONVS
-                };
-                for (layer, &index) in indices.iter().enumerate() {
-                    let conv = &mut self.convs[layer];
-                    load_conv(conv, checkpoint, &format!("features.{index}.weight"), None)?;
-                    let out = conv.weight.dims()[0];
-                    let bias = checkpoint.values(&format!("features.{index}.bias"), &[out])?;
-                    let norm = &mut self.norms[layer];
-                    if with_norm {
-                        load_norm(norm, checkpoint, &format!("features.{}", index + 1))?;
-                        fold_bias_into_norm(norm, &bias)?;
-                    } else {
-                        norm_as_shift(norm, &bias);
-                    }
-                }
+                self.import_torchvision(checkpoint, layout == WeightLayout::TorchvisionVgg16Bn)?;
                 if classifier == ClassifierImport::Require {
                     return Err(Error::config(
                         "classifier import",
@@ -381,6 +321,70 @@ impl ImportWeights for Vgg16LargeFov {
         report.unused = checkpoint.unused_keys();
         report.loaded = checkpoint.keys().len() - report.unused.len();
         Ok((self, report))
+    }
+}
+
+impl Vgg16LargeFov {
+    /// The reference's `features` and `head` (5- and 13-stage models alike); whether the
+    /// classifier (fc8) was loaded.
+    fn import_reference(
+        &mut self,
+        checkpoint: &Checkpoint,
+        classifier: ClassifierImport,
+    ) -> Result<bool> {
+        for (layer, &index) in REFERENCE_CONVS.iter().enumerate() {
+            let weight = format!("features.{index}.weight");
+            load_conv(&mut self.convs[layer], checkpoint, &weight, None)?;
+            let norm = format!("features.{}", index + 1);
+            load_norm(&mut self.norms[layer], checkpoint, &norm)?;
+        }
+        // The 13-stage model keeps its two head pools in `head`, shifting fc6 to head.2.
+        let offset = if checkpoint.contains("head.10.weight") {
+            2
+        } else {
+            0
+        };
+        let key = |i: usize, name: &str| format!("head.{}.{name}", i + offset);
+        let norm = |i: usize| format!("head.{}", i + offset);
+        load_conv(&mut self.fc6, checkpoint, &key(0, "weight"), None)?;
+        load_norm(&mut self.fc6_norm, checkpoint, &norm(1))?;
+        load_conv(&mut self.fc7, checkpoint, &key(4, "weight"), None)?;
+        load_norm(&mut self.fc7_norm, checkpoint, &norm(5))?;
+        let (weight, bias) = (key(8, "weight"), key(8, "bias"));
+        let fits = checkpoint.shape(&weight) == Some(&self.fc8.weight.dims()[..]);
+        let take = match classifier {
+            ClassifierImport::Require => true,
+            ClassifierImport::IfShapeMatches => fits,
+            ClassifierImport::Skip => false,
+        };
+        if take {
+            load_conv(&mut self.fc8, checkpoint, &weight, Some(&bias))?;
+        }
+        Ok(take)
+    }
+
+    /// torchvision's `vgg16_bn.features` (`with_norm`) or `vgg16.features`: the convolutions'
+    /// biases folded into the batch norms (or taken as their shift).
+    fn import_torchvision(&mut self, checkpoint: &Checkpoint, with_norm: bool) -> Result<()> {
+        let indices = if with_norm {
+            TORCHVISION_BN_CONVS
+        } else {
+            TORCHVISION_CONVS
+        };
+        for (layer, &index) in indices.iter().enumerate() {
+            let conv = &mut self.convs[layer];
+            load_conv(conv, checkpoint, &format!("features.{index}.weight"), None)?;
+            let out = conv.weight.dims()[0];
+            let bias = checkpoint.values(&format!("features.{index}.bias"), &[out])?;
+            let norm = &mut self.norms[layer];
+            if with_norm {
+                load_norm(norm, checkpoint, &format!("features.{}", index + 1))?;
+                fold_bias_into_norm(norm, &bias)?;
+            } else {
+                norm_as_shift(norm, &bias);
+            }
+        }
+        Ok(())
     }
 }
 

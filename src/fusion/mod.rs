@@ -140,7 +140,7 @@ impl FusionConfig {
             .collect();
         Ok(Some(match self.kind {
             FusionKind::Nddr => {
-                NodeFusion::Nddr(NddrFusion::new(channels, inputs, self, rng, device))
+                NodeFusion::Nddr(NddrFusion::new(channels, inputs, self, rng, device)?)
             }
             FusionKind::CrossStitch => {
                 if let Some(bad) = inputs.iter().find(|i| i.channels != channels) {

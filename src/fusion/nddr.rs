@@ -7,7 +7,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
 
 use super::{FusionConfig, FusionInit, FusionInput, edge_weight, write_identity_block};
-use crate::init::normal_param;
+use crate::init::normal;
+use crate::{Error, Result};
 
 /// NDDR fusion of one node (Gao et al., CVPR 2019).
 ///
@@ -31,13 +32,22 @@ pub struct NddrFusion {
 
 impl NddrFusion {
     /// A fusion for a node of `channels` channels with the given inputs.
+    ///
+    /// # Errors
+    /// A node without channels.
     pub fn new(
         channels: usize,
         inputs: Vec<FusionInput>,
         config: &FusionConfig,
         rng: &mut impl Rng,
         device: &Device,
-    ) -> Self {
+    ) -> Result<Self> {
+        if channels == 0 {
+            return Err(Error::config(
+                "fusion",
+                "an NDDR fusion needs a node with at least one channel",
+            ));
+        }
         let total: usize = channels + inputs.iter().map(|i| i.channels).sum::<usize>();
         let weight = match config.init {
             FusionInit::Identity { own, sources } => {
@@ -66,23 +76,23 @@ impl NddrFusion {
                 ))
             }
             // Kaiming normal, fan_out mode, ReLU gain: fan_out = C * 1 * 1.
-            FusionInit::KaimingNormal => normal_param(
+            FusionInit::KaimingNormal => normal(
                 [channels, total, 1, 1],
                 (2.0 / channels as f64).sqrt(),
                 rng,
                 device,
-            ),
+            )?,
         };
         let norm = BatchNormConfig::new(channels)
             .with_epsilon(config.batch_norm_epsilon)
             .with_momentum(config.batch_norm_momentum)
             .init(device);
-        Self {
+        Ok(Self {
             weight,
             norm,
             inputs,
             channels,
-        }
+        })
     }
 
     /// The inputs besides the own feature, in order.
@@ -194,7 +204,8 @@ mod tests {
             &FusionConfig::nddr(1.0, 0.0),
             &mut rng,
             &device,
-        );
+        )
+        .unwrap();
         // own: batch 1, channel 0 = [1, 2, 3, 6], channel 1 = [-1, -1, 1, 1].
         let own = Tensor::<4>::from_floats(
             [[[[1.0, 2.0], [3.0, 6.0]], [[-1.0, -1.0], [1.0, 1.0]]]],
@@ -227,7 +238,8 @@ mod tests {
             &FusionConfig::nddr(0.5, 0.5),
             &mut rng,
             &device,
-        );
+        )
+        .unwrap();
         let w = tensor_to_vec(fusion.weight.val()).unwrap();
         #[rustfmt::skip]
         let expected = [
@@ -245,7 +257,8 @@ mod tests {
             edge: 0,
             channels: 64,
         }];
-        let fusion = NddrFusion::new(64, inputs, &FusionConfig::nddr_kaiming(), &mut rng, &device);
+        let fusion =
+            NddrFusion::new(64, inputs, &FusionConfig::nddr_kaiming(), &mut rng, &device).unwrap();
         let w = tensor_to_vec(fusion.weight.val()).unwrap();
         let var = w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32;
         // Expected variance 2 / 64 = 0.03125; 8192 samples give a relative error ~1.6%.
@@ -263,6 +276,7 @@ mod tests {
             &mut rng,
             &device,
         )
+        .unwrap()
         .valid();
         let own = Tensor::<4>::random([2, 2, 3, 3], burn::tensor::Distribution::Default, &device);
         let a = Tensor::<4>::random([2, 2, 3, 3], burn::tensor::Distribution::Default, &device);
