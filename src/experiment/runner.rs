@@ -69,59 +69,13 @@ pub(super) fn run<P: Problem>(
     };
     let seeds = settings.seed_list();
     let mut tables = Vec::with_capacity(seeds.len());
-    let mut first: Option<(Architecture, Vec<IterationLog>)> = None;
+    let mut first = None;
     let mut architectures = Vec::new();
-    let mut found = |method: &str, seed: u64, outcome: &SearchOutcome<P::Branch>| {
-        architectures.push(SearchedArchitecture {
-            method: method.to_string(),
-            seed,
-            architecture: outcome.architecture.clone(),
-        })
-    };
     for (index, &seed) in seeds.iter().enumerate() {
-        let label = |name: &str| match seeds.len() {
-            1 => name.to_string(),
-            _ => format!("{name} (seed {seed})"),
-        };
-        let mut searched = Vec::new();
-        events(Event::Stage(&label(SEARCHED)));
-        let (run, outcome) = shared.search(SEARCHED, index, None, events)?;
-        found(SEARCHED, seed, &outcome);
-        searched.push(run);
-        if index == 0 {
-            write_search(out, "", &outcome)?;
-            first = Some((outcome.architecture.clone(), outcome.history.clone()));
-        }
-        let mut retrained = Vec::new();
-        if settings.retrain {
-            events(Event::Stage(&label(RETRAINED)));
-            retrained.push(shared.retrain(RETRAINED, &outcome.architecture, index, events)?);
-        }
-        if settings.cost_aware.is_on() {
-            events(Event::Stage(&label(COST_AWARE)));
-            let penalty = settings.cost_aware.clone();
-            let (run, outcome) = shared.search(COST_AWARE, index, Some(penalty), events)?;
-            found(COST_AWARE, seed, &outcome);
-            searched.push(run);
-            if settings.retrain {
-                events(Event::Stage(&label(COST_AWARE_RETRAINED)));
-                let architecture = &outcome.architecture;
-                let run = shared.retrain(COST_AWARE_RETRAINED, architecture, index, events)?;
-                retrained.push(run);
-            }
-            if index == 0 {
-                write_search(out, "cost-aware-", &outcome)?;
-            }
-        }
-        // Rows: the baselines, then the searched networks.
-        let mut runs = Vec::new();
-        for &baseline in &settings.baselines {
-            events(Event::Stage(&label(baseline.name())));
-            runs.push(shared.baseline(baseline, index, events)?);
-        }
-        runs.extend(searched);
-        runs.extend(retrained);
-        tables.push(table(runs)?);
+        let run = shared.seed(index, seed, seeds.len(), out, events)?;
+        tables.push(run.table);
+        architectures.extend(run.architectures);
+        first = first.or(run.first);
     }
     let sweep = shared.sweep(&tables[0], events)?;
     let summary = SeedSummary::new(tables, seeds, SEARCHED)?;
@@ -140,6 +94,86 @@ pub(super) fn run<P: Problem>(
         sweep,
         architectures,
     })
+}
+
+/// What one seed's methods give.
+struct SeedRun {
+    /// Its table: the baselines, then the searched networks, then the retrained ones.
+    table: ResultsTable,
+    /// The architectures its searches found.
+    architectures: Vec<SearchedArchitecture>,
+    /// The first seed's reference architecture and its history (for the pictures).
+    first: Option<(Architecture, Vec<IterationLog>)>,
+}
+
+impl<P: Problem> Shared<'_, P> {
+    /// Every method on seed `seed` (the `index`-th of `count`); the first seed's searches
+    /// are written to `out`.
+    fn seed(
+        &self,
+        index: usize,
+        seed: u64,
+        count: usize,
+        out: &Path,
+        events: &mut dyn FnMut(Event<'_>),
+    ) -> Result<SeedRun> {
+        let settings = self.settings;
+        let label = |name: &str| match count {
+            1 => name.to_string(),
+            _ => format!("{name} (seed {seed})"),
+        };
+        let mut architectures = Vec::new();
+        let mut found = |method: &str, outcome: &SearchOutcome<P::Branch>| {
+            architectures.push(SearchedArchitecture {
+                method: method.to_string(),
+                seed,
+                architecture: outcome.architecture.clone(),
+            })
+        };
+        let mut searched = Vec::new();
+        let mut retrained = Vec::new();
+        events(Event::Stage(&label(SEARCHED)));
+        let (run, outcome) = self.search(SEARCHED, index, None, events)?;
+        found(SEARCHED, &outcome);
+        searched.push(run);
+        let first = (index == 0).then(|| (outcome.architecture.clone(), outcome.history.clone()));
+        if index == 0 {
+            write_search(out, "", &outcome)?;
+        }
+        if settings.retrain {
+            events(Event::Stage(&label(RETRAINED)));
+            retrained.push(self.retrain(RETRAINED, &outcome.architecture, index, events)?);
+        }
+        if settings.cost_aware.is_on() {
+            events(Event::Stage(&label(COST_AWARE)));
+            let penalty = settings.cost_aware.clone();
+            let (run, outcome) = self.search(COST_AWARE, index, Some(penalty), events)?;
+            found(COST_AWARE, &outcome);
+            searched.push(run);
+            if settings.retrain {
+                events(Event::Stage(&label(COST_AWARE_RETRAINED)));
+                let architecture = &outcome.architecture;
+                let run = self.retrain(COST_AWARE_RETRAINED, architecture, index, events)?;
+                retrained.push(run);
+            }
+            if index == 0 {
+                write_search(out, "cost-aware-", &outcome)?;
+            }
+        }
+        // Rows: the baselines, then the searched networks.
+        let mut runs = Vec::new();
+        for &baseline in &settings.baselines {
+            events(Event::Stage(&label(baseline.name())));
+            runs.push(self.baseline(baseline, index, events)?);
+        }
+        runs.extend(searched);
+        runs.extend(retrained);
+        Ok(SeedRun {
+            table: table(runs)?,
+            architectures,
+            first,
+        })
+    }
 }
 
 /// Delta against the fusion's MACs (1x1 convolutions and resizes): every costed method on

@@ -218,96 +218,50 @@ impl SearchSpace {
     /// layers, then layers before fusions, then lower task indices (so branches of equal depth
     /// run layer by layer across tasks).
     fn compute_schedule(&self) -> Result<Vec<ScheduleStep>> {
-        // Step (task, layer, kind): kind 0 = layer, 1 = fuse.
-        // layer(t, i) needs fuse(t, i - 1); fuse(t, i) needs layer(t, i) and layer(s, j) for
-        // each incoming edge from (s, j).
-        let index = |node: NodeId, kind: usize, offsets: &[usize]| {
-            (offsets[node.task] + node.layer) * 2 + kind
+        let mut graph = StepGraph::new(self);
+        let total = graph.pending.len();
+        let key = |graph: &StepGraph, i: usize| {
+            let (node, kind) = graph.step_of(i);
+            (node.layer, kind, node.task, i)
         };
-        let mut offsets = Vec::with_capacity(self.nodes.len());
-        let mut total = 0;
-        for branch in &self.nodes {
-            offsets.push(total);
-            total += branch.len();
-        }
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); total * 2];
-        let mut pending = vec![0usize; total * 2];
-        let mut add = |from: usize, to: usize, pending: &mut Vec<usize>| {
-            dependents[from].push(to);
-            pending[to] += 1;
-        };
-        for (task, branch) in self.nodes.iter().enumerate() {
-            for layer in 0..branch.len() {
-                let node = NodeId::new(task, layer);
-                if layer > 0 {
-                    add(
-                        index(NodeId::new(task, layer - 1), 1, &offsets),
-                        index(node, 0, &offsets),
-                        &mut pending,
-                    );
-                }
-                add(
-                    index(node, 0, &offsets),
-                    index(node, 1, &offsets),
-                    &mut pending,
-                );
-            }
-        }
-        for edge in &self.edges {
-            add(
-                index(edge.source, 0, &offsets),
-                index(edge.target, 1, &offsets),
-                &mut pending,
-            );
-        }
-        let step_of = |i: usize| {
-            let kind = i % 2;
-            let flat = i / 2;
-            let task = offsets.iter().rposition(|&o| o <= flat).unwrap_or(0);
-            let node = NodeId::new(task, flat - offsets[task]);
-            (node, kind)
-        };
-        let mut ready: std::collections::BTreeSet<(usize, usize, usize, usize)> = (0..total * 2)
-            .filter(|&i| pending[i] == 0)
-            .map(|i| {
-                let (node, kind) = step_of(i);
-                (node.layer, kind, node.task, i)
-            })
+        let mut ready: std::collections::BTreeSet<(usize, usize, usize, usize)> = (0..total)
+            .filter(|&i| graph.pending[i] == 0)
+            .map(|i| key(&graph, i))
             .collect();
-        let mut order = Vec::with_capacity(total * 2);
-        while let Some(first) = ready.pop_first() {
-            let (_, kind, _, i) = first;
-            let (node, _) = step_of(i);
-            order.push(if kind == 0 {
+        let mut order = Vec::with_capacity(total);
+        while let Some((_, kind, _, i)) = ready.pop_first() {
+            let (node, _) = graph.step_of(i);
+            order.push(if kind == StepGraph::LAYER {
                 ScheduleStep::Layer(node)
             } else {
                 ScheduleStep::Fuse(node)
             });
-            for &next in &dependents[i] {
-                pending[next] -= 1;
-                if pending[next] == 0 {
-                    let (n, k) = step_of(next);
-                    ready.insert((n.layer, k, n.task, next));
+            for next in std::mem::take(&mut graph.dependents[i]) {
+                graph.pending[next] -= 1;
+                if graph.pending[next] == 0 {
+                    ready.insert(key(&graph, next));
                 }
             }
         }
-        if order.len() != total * 2 {
-            // Some fusion waits on a source that waits on it: name one edge of the cycle.
-            let stuck = self
-                .edges
-                .iter()
-                .find(|e| pending[index(e.target, 1, &offsets)] > 0)
-                .copied();
-            let edge = stuck
-                .map(|e| self.edge_name(&e))
-                .unwrap_or_else(|| "?".into());
-            return Err(Error::InvalidEdge {
-                edge,
-                reason: "its source can only be computed after its target (the edges form a cycle)"
-                    .into(),
-            });
+        if order.len() != total {
+            return Err(self.cycle_error(&graph));
         }
         Ok(order)
+    }
+
+    /// Some fusion waits on a source that waits on it: names one edge of the cycle.
+    fn cycle_error(&self, graph: &StepGraph) -> Error {
+        let stuck = (self.edges.iter())
+            .find(|e| graph.pending[graph.index(e.target, StepGraph::FUSE)] > 0)
+            .copied();
+        let edge = stuck
+            .map(|e| self.edge_name(&e))
+            .unwrap_or_else(|| "?".into());
+        Error::InvalidEdge {
+            edge,
+            reason: "its source can only be computed after its target (the edges form a cycle)"
+                .into(),
+        }
     }
 
     /// The task names, in task-index order.
@@ -505,6 +459,68 @@ fn task_nodes(branches: &[BranchDescription]) -> Vec<Vec<TaskNode>> {
                 .collect()
         })
         .collect()
+}
+
+/// The dependencies between the steps of a forward pass: step `index(node, kind)` for each
+/// node's layer and fusion. `layer(t, i)` needs `fuse(t, i - 1)`; `fuse(t, i)` needs
+/// `layer(t, i)` and `layer(s, j)` for each incoming edge from `(s, j)`.
+struct StepGraph {
+    /// The flat index of each task's first node.
+    offsets: Vec<usize>,
+    /// The steps that wait on each step.
+    dependents: Vec<Vec<usize>>,
+    /// How many steps each step still waits on.
+    pending: Vec<usize>,
+}
+
+impl StepGraph {
+    const LAYER: usize = 0;
+    const FUSE: usize = 1;
+
+    fn new(space: &SearchSpace) -> Self {
+        let mut offsets = Vec::with_capacity(space.nodes.len());
+        let mut total = 0;
+        for branch in &space.nodes {
+            offsets.push(total);
+            total += branch.len();
+        }
+        let mut graph = Self {
+            offsets,
+            dependents: vec![Vec::new(); total * 2],
+            pending: vec![0; total * 2],
+        };
+        for (task, branch) in space.nodes.iter().enumerate() {
+            for layer in 0..branch.len() {
+                let node = NodeId::new(task, layer);
+                if layer > 0 {
+                    graph.add(NodeId::new(task, layer - 1), Self::FUSE, node, Self::LAYER);
+                }
+                graph.add(node, Self::LAYER, node, Self::FUSE);
+            }
+        }
+        for edge in &space.edges {
+            graph.add(edge.source, Self::LAYER, edge.target, Self::FUSE);
+        }
+        graph
+    }
+
+    /// Step `(to, to_kind)` waits on step `(from, from_kind)`.
+    fn add(&mut self, from: NodeId, from_kind: usize, to: NodeId, to_kind: usize) {
+        let (from, to) = (self.index(from, from_kind), self.index(to, to_kind));
+        self.dependents[from].push(to);
+        self.pending[to] += 1;
+    }
+
+    fn index(&self, node: NodeId, kind: usize) -> usize {
+        (self.offsets[node.task] + node.layer) * 2 + kind
+    }
+
+    /// The node and kind of step `i`.
+    fn step_of(&self, i: usize) -> (NodeId, usize) {
+        let flat = i / 2;
+        let task = self.offsets.iter().rposition(|&o| o <= flat).unwrap_or(0);
+        (NodeId::new(task, flat - self.offsets[task]), i % 2)
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,17 @@ use crate::resample::resize_bilinear;
 use crate::space::{NodeId, ScheduleStep};
 use crate::{Error, Result};
 
+/// The features of one forward pass, indexed by flat node (`offsets[task] + layer`).
+struct Features {
+    /// Each node's pre-fusion feature, released after its last use.
+    pre: Vec<Option<Tensor<4>>>,
+    /// Each task's newest fused feature, taken by its next layer.
+    fused: Vec<Option<Tensor<4>>>,
+    /// Sources resized to a target's size, shared by every fusion that reads them there.
+    resized: HashMap<(NodeId, [usize; 2]), Tensor<4>>,
+    offsets: Vec<usize>,
+}
+
 impl<B: TaskBranch> Supernet<B> {
     /// The task outputs for `images` (`[batch, channels, height, width]`) with the edges
     /// weighted by `weights`: one `[batch, outputs, h, w]` tensor per task.
@@ -20,6 +31,45 @@ impl<B: TaskBranch> Supernet<B> {
     /// Images with other channels than the branches expect, or weights for another number of
     /// edges.
     pub fn forward(&self, images: Tensor<4>, weights: &EdgeGates) -> Result<Vec<Tensor<4>>> {
+        let [_, _, height, width] = images.dims();
+        self.check_input(&images, weights)?;
+        let offsets = node_offsets(&self.space);
+        let mut features = Features {
+            pre: vec![None; *offsets.last().unwrap_or(&0)],
+            fused: vec![None; self.space.num_tasks()],
+            resized: HashMap::new(),
+            offsets,
+        };
+        for (position, step) in self.space.schedule().iter().enumerate() {
+            match *step {
+                ScheduleStep::Layer(node) => {
+                    let input = match node.layer {
+                        0 => images.clone(),
+                        _ => features.fused[node.task]
+                            .take()
+                            .ok_or_else(|| missing(node, "fused"))?,
+                    };
+                    let feature = self.branches[node.task].layer_forward(node.layer, input);
+                    self.check_node(node, &feature, [height, width])?;
+                    features.pre[features.offsets[node.task] + node.layer] = Some(feature);
+                }
+                ScheduleStep::Fuse(node) => {
+                    let out = self.fuse(node, &mut features, weights)?;
+                    features.fused[node.task] = Some(out);
+                }
+            }
+            self.release(position, &mut features);
+        }
+        (features.fused.into_iter().zip(&self.branches).enumerate())
+            .map(|(task, (feature, branch))| {
+                let last = NodeId::new(task, self.space.nodes(task).len().saturating_sub(1));
+                Ok(branch.head_forward(feature.ok_or_else(|| missing(last, "fused"))?))
+            })
+            .collect()
+    }
+
+    /// The input's channels and size, and one gate per edge.
+    fn check_input(&self, images: &Tensor<4>, weights: &EdgeGates) -> Result<()> {
         let [_, channels, height, width] = images.dims();
         let expected = self.branches[0].input_channels();
         if channels != expected {
@@ -29,9 +79,7 @@ impl<B: TaskBranch> Supernet<B> {
                 channels.to_string(),
             ));
         }
-        let smallest = self
-            .branches
-            .iter()
+        let smallest = (self.branches.iter())
             .map(|b| b.min_input_size())
             .max()
             .unwrap_or(1);
@@ -49,71 +97,55 @@ impl<B: TaskBranch> Supernet<B> {
                 weights.len().to_string(),
             ));
         }
-        let tasks = self.space.num_tasks();
-        let offsets = node_offsets(&self.space);
-        let mut pre: Vec<Option<Tensor<4>>> = vec![None; *offsets.last().unwrap_or(&0)];
-        let mut fused: Vec<Option<Tensor<4>>> = vec![None; tasks];
-        let mut resized: HashMap<(NodeId, [usize; 2]), Tensor<4>> = HashMap::new();
-        for (position, step) in self.space.schedule().iter().enumerate() {
-            match *step {
-                ScheduleStep::Layer(node) => {
-                    let input = match node.layer {
-                        0 => images.clone(),
-                        _ => fused[node.task]
-                            .take()
-                            .ok_or_else(|| missing(node, "fused"))?,
-                    };
-                    let feature = self.branches[node.task].layer_forward(node.layer, input);
-                    self.check_node(node, &feature, [height, width])?;
-                    pre[offsets[node.task] + node.layer] = Some(feature);
+        Ok(())
+    }
+
+    /// `node`'s fused feature: its own pre-fusion feature and its active sources, each
+    /// resized to the node's size once per forward.
+    fn fuse(
+        &self,
+        node: NodeId,
+        features: &mut Features,
+        weights: &EdgeGates,
+    ) -> Result<Tensor<4>> {
+        let own = (features.pre[features.offsets[node.task] + node.layer].clone())
+            .ok_or_else(|| missing(node, "pre-fusion"))?;
+        let Some(fusion) = &self.fusions[node.task][node.layer] else {
+            return Ok(own);
+        };
+        let [_, _, h, w] = own.dims();
+        let sources = (fusion.inputs().iter())
+            .map(|input| {
+                if !weights.active[input.edge] {
+                    return None;
                 }
-                ScheduleStep::Fuse(node) => {
-                    let own = (pre[offsets[node.task] + node.layer].clone())
-                        .ok_or_else(|| missing(node, "pre-fusion"))?;
-                    let out = match &self.fusions[node.task][node.layer] {
-                        None => own,
-                        Some(fusion) => {
-                            let [_, _, h, w] = own.dims();
-                            let sources = fusion
-                                .inputs()
-                                .iter()
-                                .map(|input| {
-                                    if !weights.active[input.edge] {
-                                        return None;
-                                    }
-                                    let source = self.space.edges()[input.edge].source;
-                                    let key = (source, [h, w]);
-                                    if let Some(t) = resized.get(&key) {
-                                        return Some(t.clone());
-                                    }
-                                    let feature =
-                                        pre[offsets[source.task] + source.layer].clone()?;
-                                    let t = resize_bilinear(feature, [h, w], false);
-                                    resized.insert(key, t.clone());
-                                    Some(t)
-                                })
-                                .collect();
-                            fusion.forward(own, sources, &weights.values)
-                        }
-                    };
-                    fused[node.task] = Some(out);
+                let source = self.space.edges()[input.edge].source;
+                let key = (source, [h, w]);
+                if let Some(t) = features.resized.get(&key) {
+                    return Some(t.clone());
                 }
-            }
-            // Release pre-fusion features (and their resized copies) nobody reads any more.
-            for (flat, &last) in self.last_use.iter().enumerate() {
-                if last == position && pre[flat].is_some() {
-                    pre[flat] = None;
-                    let task = offsets.iter().rposition(|&o| o <= flat).unwrap_or(0);
-                    let node = NodeId::new(task, flat - offsets[task]);
-                    resized.retain(|(n, _), _| *n != node);
-                }
+                let feature = features.pre[features.offsets[source.task] + source.layer].clone()?;
+                let t = resize_bilinear(feature, [h, w], false);
+                features.resized.insert(key, t.clone());
+                Some(t)
+            })
+            .collect();
+        Ok(fusion.forward(own, sources, &weights.values))
+    }
+
+    /// Releases the pre-fusion features (and their resized copies) nobody reads after
+    /// schedule step `position`.
+    fn release(&self, position: usize, features: &mut Features) {
+        for (flat, &last) in self.last_use.iter().enumerate() {
+            if last == position && features.pre[flat].is_some() {
+                features.pre[flat] = None;
+                let task = (features.offsets.iter())
+                    .rposition(|&o| o <= flat)
+                    .unwrap_or(0);
+                let node = NodeId::new(task, flat - features.offsets[task]);
+                features.resized.retain(|(n, _), _| *n != node);
             }
         }
-        Ok(fused
-            .into_iter()
-            .zip(&self.branches)
-            .map(|(x, branch)| branch.head_forward(x.unwrap_or_else(|| images.clone())))
-            .collect())
     }
 }
 

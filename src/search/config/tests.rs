@@ -44,84 +44,40 @@ fn schedules_follow_the_reference_formulas() {
     );
 }
 
+/// The default configuration with one change.
+fn changed(change: impl FnOnce(&mut SearchConfig)) -> SearchConfig {
+    let mut config = SearchConfig::default();
+    change(&mut config);
+    config
+}
+
 #[test]
 fn impossible_values_are_named() {
     let cases: Vec<(&str, SearchConfig)> = vec![
-        (
-            "batch_size",
-            SearchConfig {
-                batch_size: 0,
-                ..Default::default()
-            },
-        ),
-        (
-            "steps",
-            SearchConfig {
-                steps: 0,
-                ..Default::default()
-            },
-        ),
-        (
-            "train_split",
-            SearchConfig {
-                train_split: 1.0,
-                ..Default::default()
-            },
-        ),
-        (
-            "task_weights",
-            SearchConfig {
-                task_weights: vec![1.0],
-                ..Default::default()
-            },
-        ),
+        ("batch_size", changed(|c| c.batch_size = 0)),
+        ("steps", changed(|c| c.steps = 0)),
+        ("train_split", changed(|c| c.train_split = 1.0)),
+        ("task_weights", changed(|c| c.task_weights = vec![1.0])),
         (
             "weights.learning_rate",
-            SearchConfig {
-                weights: WeightOptimizerConfig {
-                    learning_rate: -1e-3,
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
+            changed(|c| c.weights.learning_rate = -1e-3),
         ),
         (
             "architecture.beta1",
-            SearchConfig {
-                architecture: ArchitectureOptimizerConfig {
-                    beta1: 1.0,
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
+            changed(|c| c.architecture.beta1 = 1.0),
         ),
-        (
-            "entropy_weight",
-            SearchConfig {
-                entropy_weight: f64::NAN,
-                ..Default::default()
-            },
-        ),
+        ("entropy_weight", changed(|c| c.entropy_weight = f64::NAN)),
         (
             "cost_penalty.weight",
-            SearchConfig {
-                cost_penalty: CostPenalty::macs(-0.1),
-                ..Default::default()
-            },
+            changed(|c| c.cost_penalty = CostPenalty::macs(-0.1)),
         ),
         (
             "cost_penalty.budget",
-            SearchConfig {
-                cost_penalty: CostPenalty::budget(1.0, 0.0),
-                ..Default::default()
-            },
+            changed(|c| c.cost_penalty = CostPenalty::budget(1.0, 0.0)),
         ),
         (
             "cost_penalty.budget",
-            SearchConfig {
-                cost_penalty: CostPenalty::budget(1.0, 1.5),
-                ..Default::default()
-            },
+            changed(|c| c.cost_penalty = CostPenalty::budget(1.0, 1.5)),
         ),
     ];
     for (field, config) in cases {
