@@ -67,14 +67,11 @@ fn main() -> mtl_nas::Result<()> {
     };
     let start = Instant::now();
     let outcome = Search::new(config.clone()).run_observed(net, &tasks, &train, |log| {
-        if log.iteration % 100 == 0 || log.iteration + 1 == config.steps {
+        let due = log.iteration % 100 == 0 || log.iteration + 1 == config.steps;
+        if let (true, [a, b]) = (due, log.weight_losses.as_slice()) {
             println!(
-                "iteration {:>4}: losses a {:.4} b {:.4}, entropy {:.3}, edges kept {}",
-                log.iteration,
-                log.weight_losses[0],
-                log.weight_losses[1],
-                log.entropy,
-                log.kept_edges
+                "iteration {:>4}: losses a {a:.4} b {b:.4}, entropy {:.3}, edges kept {}",
+                log.iteration, log.entropy, log.kept_edges
             );
         }
     })?;

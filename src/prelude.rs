@@ -24,7 +24,7 @@ pub use crate::net::{MultiTaskNetwork, Supernet};
 pub use crate::rng::SeededRng;
 pub use crate::search::{
     CostPenalty, EntropySchedule, Evaluation, IterationLog, Search, SearchConfig, SearchOutcome,
-    evaluate, evaluate_losses, evaluate_network,
+    StepStatus, evaluate, evaluate_losses, evaluate_network,
 };
 pub use crate::space::{
     BranchDescription, EdgeRule, FusionEdge, NodeDescription, NodeId, SearchSpace, Stage, TaskNode,

@@ -493,6 +493,36 @@ fn cases() -> Vec<Case> {
             }),
         ),
         (
+            "dataset targets named otherwise than the tasks",
+            "do not match the dataset's targets [\"b\", \"a\", \"c\"]",
+            Box::new(|_| {
+                let device = Device::flex().autodiff();
+                let net = Supernet::new(
+                    &space(vec![(2, 4)]),
+                    branches(vec![(2, 4)]),
+                    FusionConfig::nddr(1.0, 0.0),
+                    0,
+                    &device,
+                )?;
+                let tasks: Vec<Box<dyn Task>> = ["a", "b"]
+                    .iter()
+                    .map(|n| {
+                        Box::new(DenseRegression::new(*n, 2, RegressionLoss::L2)) as Box<dyn Task>
+                    })
+                    .collect();
+                let data = CrossModalCopy::new(3, 8, 8, 0)
+                    .generate()?
+                    .with_target_names(["b", "a", "c"]);
+                Search::new(SearchConfig {
+                    steps: 1,
+                    batch_size: 2,
+                    ..Default::default()
+                })
+                .run(net, &tasks, &data)
+                .map(|_| ())
+            }),
+        ),
+        (
             "search on a device without autodiff",
             "put the supernet on an autodiff device",
             Box::new(|_| {

@@ -152,6 +152,14 @@ fn the_warm_up_leaves_the_logits_alone() {
         let moved = log.logits.as_ref().unwrap().iter().any(|&a| a != 0.0);
         assert_eq!(moved, log.iteration >= 5, "iteration {}", log.iteration);
         assert_eq!(log.architecture_losses.is_empty(), log.iteration < 5);
+        let status = match log.iteration < 5 {
+            true => StepStatus::NotRun,
+            false => StepStatus::Applied,
+        };
+        assert_eq!(
+            (log.architecture_step, log.weight_step),
+            (status, StepStatus::Applied)
+        );
     }
 }
 

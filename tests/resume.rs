@@ -382,6 +382,14 @@ fn non_finite_losses_stop_or_are_skipped() {
     };
     let outcome = Search::new(skipping).run(net, &tasks, &poisoned).unwrap();
     assert_eq!(outcome.skipped_batches, 6, "both steps of all 3 iterations");
+    for log in &outcome.history {
+        // Logged as skipped, not as an empty loss list alone.
+        assert_eq!(
+            (log.architecture_step, log.weight_step),
+            (StepStatus::Skipped, StepStatus::Skipped)
+        );
+        assert!(log.architecture_losses.is_empty() && log.weight_losses.is_empty());
+    }
     assert_eq!(
         outcome.architecture.logits(),
         vec![0.0; outcome.architecture.edges.len()]

@@ -729,10 +729,18 @@ fn train_skips_and_counts_non_finite_batches() {
     let skipped: Vec<usize> = outcome
         .history
         .iter()
-        .filter(|log| log.losses.is_empty())
+        .filter(|log| log.step == StepStatus::Skipped)
         .map(|log| log.iteration)
         .collect();
     assert_eq!(skipped.len(), 2, "{:?}", outcome.history);
+    // A skipped step logs no losses; every applied one logs one per task.
+    for log in &outcome.history {
+        assert_eq!(
+            log.losses.is_empty(),
+            log.step == StepStatus::Skipped,
+            "{log:?}"
+        );
+    }
     assert!(
         skipped[0] < 5 && skipped[1] >= 5,
         "one per epoch: {skipped:?}"

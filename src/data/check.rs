@@ -12,6 +12,26 @@ pub const LISTED_BAD_SAMPLES: usize = 20;
 /// Samples decoded between two progress reports.
 const CHUNK: usize = 64;
 
+/// Checks that `tasks` (their names, in order) are the targets `data` names, in the same
+/// order: each sample's `i`-th target goes to the `i`-th task. A dataset that does not name
+/// its targets ([`MultiTaskDataset::target_names`] `None`) passes.
+///
+/// # Errors
+/// An [`Error::Config`](crate::Error) of field `tasks` listing both, when they differ.
+pub fn check_targets(data: &dyn MultiTaskDataset, tasks: &[&str]) -> Result<()> {
+    match data.target_names() {
+        Some(names) if names.iter().map(String::as_str).ne(tasks.iter().copied()) => {
+            Err(Error::config(
+                "tasks",
+                format!(
+                    "tasks {tasks:?} do not match the dataset's targets {names:?}: each sample's i-th target goes to the i-th task, so the tasks must be named after the targets, in the same order"
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Decodes every sample of `data` on all cores and checks what a run will read: the file
 /// decodes (shapes, channels, bit depth, value ranges, as the dataset checks them), and the
 /// image and every target value that counts (valid pixels, soft labels) are finite.
@@ -123,6 +143,32 @@ mod tests {
                 values: Image::new(target.to_vec(), 1, 2, 2).unwrap(),
                 valid: Some(vec![true, true, true, false]),
             }],
+        }
+    }
+
+    #[test]
+    fn targets_are_checked_against_the_tasks_by_name_and_order() {
+        let samples = vec![sample([0.0; 4], [0.0; 4])];
+        let unnamed = InMemoryDataset::new(samples.clone());
+        assert!(
+            check_targets(&unnamed, &["anything"]).is_ok(),
+            "unnamed: by position"
+        );
+        let named = InMemoryDataset::new(samples).with_target_names(["seg", "normal"]);
+        assert!(check_targets(&named, &["seg", "normal"]).is_ok());
+        for tasks in [
+            &["normal", "seg"][..],
+            &["seg"],
+            &["seg", "normal", "depth"],
+            &["seg", "depth"],
+        ] {
+            let err = check_targets(&named, tasks).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "tasks {tasks:?} do not match the dataset's targets [\"seg\", \"normal\"]"
+                )),
+                "{err}"
+            );
         }
     }
 

@@ -15,7 +15,7 @@ mod taskonomy;
 mod toy;
 
 pub use augment::{Augmentation, ColourJitter};
-pub use check::{LISTED_BAD_SAMPLES, check_samples};
+pub use check::{LISTED_BAD_SAMPLES, check_samples, check_targets};
 pub use multi_fashion::{
     FASHION_CLASSES, FASHION_MNIST_DIR, FashionMnist, IdxArray, multi_fashion, parse_idx, read_idx,
 };
@@ -250,6 +250,15 @@ pub trait MultiTaskDataset: Send + Sync {
         None
     }
 
+    /// Each target's name, in sample order, when the dataset knows them (the built-in
+    /// loaders do: e.g. `seg`, `normal`, `depth`). A search, a training run and an evaluation
+    /// then check that the tasks have the same names in the same order
+    /// ([`check_targets`]) instead of pairing the `i`-th target with the `i`-th task
+    /// unseen. `None`, the default, pairs them by position.
+    fn target_names(&self) -> Option<Vec<String>> {
+        None
+    }
+
     /// The samples at `indices`, augmented with `augment` when given, normalised, and stacked
     /// on `device`.
     fn batch(
@@ -282,12 +291,25 @@ pub trait MultiTaskDataset: Send + Sync {
 #[derive(Clone, Debug, Default)]
 pub struct InMemoryDataset {
     samples: Vec<MultiTaskSample>,
+    target_names: Option<Vec<String>>,
 }
 
 impl InMemoryDataset {
-    /// A dataset of these samples.
+    /// A dataset of these samples, its targets unnamed (paired with tasks by position).
     pub fn new(samples: Vec<MultiTaskSample>) -> Self {
-        Self { samples }
+        Self {
+            samples,
+            target_names: None,
+        }
+    }
+
+    /// With its targets named, in sample order (see [`MultiTaskDataset::target_names`]).
+    pub fn with_target_names<S: Into<String>>(
+        mut self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.target_names = Some(names.into_iter().map(Into::into).collect());
+        self
     }
 
     /// The samples.
@@ -308,6 +330,10 @@ impl MultiTaskDataset for InMemoryDataset {
                 self.samples.len()
             ))
         })
+    }
+
+    fn target_names(&self) -> Option<Vec<String>> {
+        self.target_names.clone()
     }
 }
 

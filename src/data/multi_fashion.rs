@@ -171,7 +171,8 @@ impl FashionMnist {
 }
 
 /// Builds `count` MultiFashion samples from `source`, drawing item pairs and offsets from
-/// `seed`. Images are `[1, 28, 28]` in [0, 1]; targets are the left and right items' classes.
+/// `seed`. Images are `[1, 28, 28]` in [0, 1]; targets are the left and right items' classes,
+/// named `left` and `right`.
 ///
 /// # Errors
 /// An empty source, or items that are not 28 x 28.
@@ -216,7 +217,7 @@ pub fn multi_fashion(source: &FashionMnist, count: usize, seed: u64) -> Result<I
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(InMemoryDataset::new(samples))
+    Ok(InMemoryDataset::new(samples).with_target_names(["left", "right"]))
 }
 
 #[cfg(test)]

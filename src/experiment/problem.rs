@@ -61,10 +61,7 @@ pub trait Problem {
     fn branches(&self, rng: &mut SeededRng, device: &Device) -> Result<Vec<Self::Branch>>;
 }
 
-/// The task names of `tasks`, in order.
-pub(super) fn task_names(tasks: &[Box<dyn Task>]) -> Vec<&str> {
-    tasks.iter().map(|t| t.name()).collect()
-}
+pub(super) use crate::task::task_names;
 
 /// The branches of seed number `index` (drawn from `settings.seed + index`), one per task.
 pub(super) fn branches_for_seed<P: Problem>(

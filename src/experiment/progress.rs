@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Event;
-use crate::search::IterationLog;
+use crate::search::{IterationLog, StepStatus};
 use crate::train::TrainLog;
 
 /// Seconds between two plain progress lines.
@@ -81,7 +81,7 @@ impl Progress {
     pub fn search(&mut self, log: &IterationLog) {
         let message = format!(
             "losses {} entropy {:.3} edges kept {}",
-            losses(&log.weight_losses),
+            losses(&log.weight_losses, log.weight_step),
             log.entropy,
             log.kept_edges
         );
@@ -90,7 +90,8 @@ impl Progress {
 
     /// A training step finished.
     pub fn train(&mut self, log: &TrainLog) {
-        self.step(log.iteration, format!("losses {}", losses(&log.losses)));
+        let message = format!("losses {}", losses(&log.losses, log.step));
+        self.step(log.iteration, message);
     }
 
     fn step(&mut self, iteration: usize, message: String) {
@@ -117,7 +118,14 @@ impl Progress {
 }
 
 /// Losses with three decimals, separated by spaces.
-fn losses(values: &[f64]) -> String {
-    let text: Vec<String> = values.iter().map(|l| format!("{l:.3}")).collect();
-    text.join(" ")
+/// A step's losses, or why it has none.
+fn losses(values: &[f64], step: StepStatus) -> String {
+    match step {
+        StepStatus::Applied => {
+            let text: Vec<String> = values.iter().map(|l| format!("{l:.3}")).collect();
+            text.join(" ")
+        }
+        StepStatus::Skipped => "skipped (not finite)".into(),
+        StepStatus::NotRun => "none (no step)".into(),
+    }
 }

@@ -6,8 +6,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::Evaluation;
 use super::evaluate::evaluate_with;
-use crate::data::{MultiTaskBatch, MultiTaskDataset, Target, TargetData};
-use crate::task::Task;
+use crate::data::{MultiTaskBatch, MultiTaskDataset, Target, TargetData, check_targets};
+use crate::task::{Task, task_names};
 use crate::{Error, Result};
 
 /// Dense values kept per channel to fit a median (the training set is subsampled evenly
@@ -47,6 +47,7 @@ pub fn fit_constants(
             "cannot fit constant predictions on an empty dataset".into(),
         ));
     }
+    check_targets(train, &task_names(tasks))?;
     let first = train.sample(0)?;
     let pixels = first.image.height * first.image.width * train.len();
     let stride = pixels.div_ceil(MEDIAN_VALUES).max(1);

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::{check_tasks, scalar};
 use crate::arch::Connectivity;
 use crate::branch::TaskBranch;
-use crate::data::{MultiTaskBatch, MultiTaskDataset};
+use crate::data::{MultiTaskBatch, MultiTaskDataset, check_targets};
 use crate::metrics::TaskMetrics;
 use crate::net::{MultiTaskNetwork, Supernet};
 use crate::rng::SeededRng;
-use crate::task::Task;
+use crate::task::{Task, task_names};
 use crate::{Error, Result};
 
 /// Losses and metrics of every task over a dataset.
@@ -95,6 +95,7 @@ pub(super) fn evaluate_with(
     if data.is_empty() {
         return Err(Error::Dataset("cannot evaluate on an empty dataset".into()));
     }
+    check_targets(data, &task_names(tasks))?;
     if batch_size == 0 {
         return Err(Error::config("batch_size", "must be at least 1"));
     }

@@ -35,15 +35,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::{Architecture, PairAverage, entropy};
 use crate::branch::TaskBranch;
-use crate::data::{EpochSplit, MultiTaskDataset};
+use crate::data::{EpochSplit, MultiTaskDataset, check_targets};
 use crate::net::Supernet;
 use crate::rng::SeededRng;
-use crate::task::Task;
+use crate::task::{Task, task_names};
 use crate::{Error, Result};
 use checkpoint::LoopState;
 use optimizer::{ArchitectureOptimizer, WeightOptimizer};
 use reads::HostReads;
-use step::Steps;
+use step::{Stepped, Steps};
 
 /// Generator streams of a search, one per purpose, so e.g. changing the augmentation does not
 /// change the connectivity noise.
@@ -51,15 +51,37 @@ const SPLIT_STREAM: u64 = 1;
 const AUGMENT_STREAM: u64 = 2;
 const NOISE_STREAM: u64 = 3;
 
+/// What became of one step (the architecture or the weight step) of an iteration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepStatus {
+    /// The step ran and its update was applied; its losses are logged.
+    #[default]
+    Applied,
+    /// A loss or gradient was not finite and the update was skipped
+    /// ([`NonFinitePolicy::SkipBatch`]); no losses are logged.
+    Skipped,
+    /// The step did not run: the architecture step during the warm-up
+    /// ([`SearchConfig::architecture_warmup`]).
+    NotRun,
+}
+
 /// What happened in one search iteration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IterationLog {
     /// The iteration, from 0.
     pub iteration: usize,
-    /// Each task's loss on the architecture step's search batch.
+    /// Each task's loss on the architecture step's search batch; empty unless
+    /// `architecture_step` is [`StepStatus::Applied`].
     pub architecture_losses: Vec<f64>,
-    /// Each task's loss on the weight step's train batch.
+    /// Each task's loss on the weight step's train batch; empty unless `weight_step` is
+    /// [`StepStatus::Applied`].
     pub weight_losses: Vec<f64>,
+    /// Whether the architecture step ran, and whether its update was applied.
+    #[serde(default)]
+    pub architecture_step: StepStatus,
+    /// Whether the weight step's update was applied.
+    #[serde(default)]
+    pub weight_step: StepStatus,
     /// The entropy regulariser `H` before the architecture step.
     pub entropy: f64,
     /// Its weight `lambda` at this iteration.
@@ -225,6 +247,7 @@ impl Search {
         let config = &self.config;
         config.validate(tasks.len())?;
         check_tasks(net.space().tasks(), tasks)?;
+        check_targets(data, &task_names(tasks))?;
         let device = net.architecture.logits.device();
         if !device.is_autodiff() {
             return Err(Error::config(
@@ -319,6 +342,13 @@ impl Search {
             (iteration, &mut reads),
             schedule,
         )?;
+        let status = |step: &Option<Stepped>| match step {
+            None => StepStatus::NotRun,
+            Some(step) if step.applied => StepStatus::Applied,
+            Some(_) => StepStatus::Skipped,
+        };
+        let (architecture_step, weights) = (status(&architecture), Some(weights));
+        let weight_step = status(&weights);
         let log = IterationLog {
             architecture_losses: steps.losses(
                 &mut reads,
@@ -326,7 +356,9 @@ impl Search {
                 iteration,
                 "architecture",
             )?,
-            weight_losses: steps.losses(&mut reads, Some(weights), iteration, "weight")?,
+            weight_losses: steps.losses(&mut reads, weights, iteration, "weight")?,
+            architecture_step,
+            weight_step,
             entropy: reads.get(entropy_value)?[0] as f64,
             temperature: schedule.0,
             ..self.iteration_log(reads.get(logits)?.to_vec(), iteration)
@@ -347,6 +379,8 @@ impl Search {
             iteration,
             architecture_losses: Vec::new(),
             weight_losses: Vec::new(),
+            architecture_step: StepStatus::NotRun,
+            weight_step: StepStatus::NotRun,
             entropy: 0.0,
             entropy_weight: config.entropy_weight_at(iteration),
             temperature: 0.0,

@@ -34,7 +34,7 @@ pub(super) struct Steps<'a> {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Stepped {
     values: Slot,
-    applied: bool,
+    pub(super) applied: bool,
 }
 
 impl Steps<'_> {

@@ -51,6 +51,11 @@ pub trait Task: Debug + Send + Sync {
     }
 }
 
+/// The names of `tasks`, in order.
+pub(crate) fn task_names(tasks: &[Box<dyn Task>]) -> Vec<&str> {
+    tasks.iter().map(|t| t.name()).collect()
+}
+
 /// Resizes a dense prediction `[batch, channels, h, w]` to the size of its per-pixel `target`
 /// ([`Target::Dense`] `[batch, c, height, width]` or [`Target::Labels`] `[batch, height,
 /// width]`) by bilinear interpolation, as the crate's dense tasks do before their loss:

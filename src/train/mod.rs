@@ -4,14 +4,14 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Augmentation, EpochSampler, MultiTaskDataset};
+use crate::data::{Augmentation, EpochSampler, MultiTaskDataset, check_targets};
 use crate::net::MultiTaskNetwork;
 use crate::rng::SeededRng;
 use crate::search::optimizer::WeightOptimizer;
 use crate::search::reads::HostReads;
 use crate::search::step::{accumulate, check_step, chunk_size, skip_non_finite, weighted_loss};
-use crate::search::{NonFinitePolicy, SearchConfig, WeightOptimizerConfig, mix_seed};
-use crate::task::Task;
+use crate::search::{NonFinitePolicy, SearchConfig, StepStatus, WeightOptimizerConfig, mix_seed};
+use crate::task::{Task, task_names};
 use crate::{Error, Result};
 
 /// Generator streams of a training run (the same purposes as the search's).
@@ -23,8 +23,11 @@ const AUGMENT_STREAM: u64 = 2;
 pub struct TrainLog {
     /// The step, from 0.
     pub iteration: usize,
-    /// Each task's loss on the step's batch.
+    /// Each task's loss on the step's batch; empty when `step` is [`StepStatus::Skipped`].
     pub losses: Vec<f64>,
+    /// Whether the step's update was applied or skipped for a non-finite loss or gradient.
+    #[serde(default)]
+    pub step: StepStatus,
     /// The base learning rate after the poly decay.
     pub learning_rate: f64,
 }
@@ -128,6 +131,7 @@ pub fn train<N: MultiTaskNetwork>(
     mut observe: impl FnMut(&TrainLog),
 ) -> Result<TrainOutcome<N>> {
     config.validate(tasks.len())?;
+    check_targets(data, &task_names(tasks))?;
     let schedule = config.as_search();
     let device = net
         .devices()
@@ -170,16 +174,17 @@ pub fn train<N: MultiTaskNetwork>(
         let non_finite = optimizer.non_finite(&gradients, &device);
         let values = reads.push(Tensor::cat(vec![losses, non_finite], 0));
         let checked = check_step(reads.get(values)?, tasks, iteration, "weight");
-        let losses = match skip_non_finite(checked, skip, &mut skipped_batches)? {
+        let (losses, step) = match skip_non_finite(checked, skip, &mut skipped_batches)? {
             Some(losses) => {
                 net = optimizer.step(net, gradients, factor);
-                losses
+                (losses, StepStatus::Applied)
             }
-            None => Vec::new(),
+            None => (Vec::new(), StepStatus::Skipped),
         };
         let log = TrainLog {
             iteration,
             losses,
+            step,
             learning_rate: config.weights.learning_rate * factor,
         };
         observe(&log);

@@ -60,6 +60,17 @@ pub enum Nyuv2Target {
     Depth,
 }
 
+impl Nyuv2Target {
+    /// The name of the task this target goes to: `seg`, `normal` or `depth`.
+    pub fn task_name(self) -> &'static str {
+        match self {
+            Nyuv2Target::Segmentation => "seg",
+            Nyuv2Target::Normals => "normal",
+            Nyuv2Target::Depth => "depth",
+        }
+    }
+}
+
 /// How the NDDR layout's normal PNGs become vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NormalDecoding {
@@ -214,6 +225,15 @@ impl MultiTaskDataset for Nyuv2 {
 
     fn normalization(&self) -> Option<Normalization> {
         self.config.normalization.clone()
+    }
+
+    fn target_names(&self) -> Option<Vec<String>> {
+        let names = self
+            .config
+            .targets
+            .iter()
+            .map(|t| t.task_name().to_string());
+        Some(names.collect())
     }
 }
 

@@ -291,6 +291,15 @@ impl MultiTaskDataset for SyntheticScenes {
         self.config.scenes
     }
 
+    fn target_names(&self) -> Option<Vec<String>> {
+        let names = self
+            .config
+            .targets
+            .iter()
+            .map(|t| t.task_name().to_string());
+        Some(names.collect())
+    }
+
     fn sample(&self, index: usize) -> Result<MultiTaskSample> {
         if index >= self.config.scenes {
             return Err(Error::Dataset(format!(

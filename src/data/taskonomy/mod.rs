@@ -382,6 +382,15 @@ impl MultiTaskDataset for Taskonomy {
         self.views.len()
     }
 
+    fn target_names(&self) -> Option<Vec<String>> {
+        let names = self
+            .config
+            .targets
+            .iter()
+            .map(|d| d.task_name().to_string());
+        Some(names.collect())
+    }
+
     /// The view's image and targets, each file checked as stored (channels, bit depth, size
     /// against the image), then resized to [`TaskonomyConfig::size`].
     fn sample(&self, index: usize) -> Result<MultiTaskSample> {
