@@ -109,13 +109,14 @@ impl ResultsTable {
     }
 }
 
-impl fmt::Display for ResultsTable {
-    /// Metrics as rows (with their direction), methods as columns, then the Delta and the
-    /// training time.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(first) = self.rows.first() else {
-            return Ok(());
-        };
+/// The widths of a results table's columns: the label column's, then every method's.
+type ColumnWidths = (usize, usize);
+
+impl ResultsTable {
+    /// The label column's width (the longest `task metric arrow`, at least 24) and every
+    /// method column's (the longest method name, at least 10, and two spaces), after the
+    /// metrics of `first`.
+    fn column_widths(&self, first: &MethodResult) -> ColumnWidths {
         let label_width = first
             .evaluation
             .metrics
@@ -136,11 +137,29 @@ impl fmt::Display for ResultsTable {
             .unwrap_or(8)
             .max(10)
             + 2;
+        (label_width, width)
+    }
+
+    /// The header line: `metric`, then every method's name.
+    fn write_header(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        (label_width, width): ColumnWidths,
+    ) -> fmt::Result {
         write!(f, "{:<label_width$}", "metric")?;
         for r in &self.rows {
             write!(f, "{:>width$}", r.method)?;
         }
-        writeln!(f)?;
+        writeln!(f)
+    }
+
+    /// One line per task and metric (those of `first`), with its direction.
+    fn write_metric_rows(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        first: &MethodResult,
+        (label_width, width): ColumnWidths,
+    ) -> fmt::Result {
         for (t, task) in first.evaluation.metrics.iter().enumerate() {
             for (m, metric) in task.metrics.iter().enumerate() {
                 let arrow = if metric.higher_is_better {
@@ -157,6 +176,15 @@ impl fmt::Display for ResultsTable {
                 writeln!(f)?;
             }
         }
+        Ok(())
+    }
+
+    /// The Delta line against the reference, its direction after the convention.
+    fn write_delta_row(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        (label_width, width): ColumnWidths,
+    ) -> fmt::Result {
         let arrow = match self.convention {
             DeltaConvention::LibMtl => "↑",
             DeltaConvention::NashMtl => "↓",
@@ -169,30 +197,65 @@ impl fmt::Display for ResultsTable {
         for r in &self.rows {
             write!(f, "{:>width$}", format!("{:+.2}", r.delta))?;
         }
-        writeln!(f)?;
-        if self.rows.iter().any(|r| r.cost.is_some()) {
-            let macs = |pick: fn(&CostSummary) -> u64| {
-                move |r: &MethodResult| r.cost.as_ref().map(|c| mega(pick(c)))
-            };
-            for (label, value) in [
-                ("fusion MMAC / image ↓", macs(|c| c.fusion_macs)),
-                ("total MMAC / image ↓", macs(|c| c.total_macs)),
-            ] {
-                write!(f, "{label:<label_width$}")?;
-                for r in &self.rows {
-                    match value(r) {
-                        Some(v) => write!(f, "{v:>width$.2}")?,
-                        None => write!(f, "{:>width$}", "-")?,
-                    }
-                }
-                writeln!(f)?;
-            }
+        writeln!(f)
+    }
+
+    /// The fusion and total MAC lines in MMAC per image, `-` where a method's cost is not
+    /// counted; none where no method's is.
+    fn write_mac_rows(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        (label_width, width): ColumnWidths,
+    ) -> fmt::Result {
+        if !self.rows.iter().any(|r| r.cost.is_some()) {
+            return Ok(());
         }
+        let macs = |pick: fn(&CostSummary) -> u64| {
+            move |r: &MethodResult| r.cost.as_ref().map(|c| mega(pick(c)))
+        };
+        for (label, value) in [
+            ("fusion MMAC / image ↓", macs(|c| c.fusion_macs)),
+            ("total MMAC / image ↓", macs(|c| c.total_macs)),
+        ] {
+            write!(f, "{label:<label_width$}")?;
+            for r in &self.rows {
+                match value(r) {
+                    Some(v) => write!(f, "{v:>width$.2}")?,
+                    None => write!(f, "{:>width$}", "-")?,
+                }
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+
+    /// The line of training (or search) seconds.
+    fn write_training_time_row(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        (label_width, width): ColumnWidths,
+    ) -> fmt::Result {
         write!(f, "{:<label_width$}", "training time (s)")?;
         for r in &self.rows {
             write!(f, "{:>width$.0}", r.seconds)?;
         }
-        writeln!(f)?;
+        writeln!(f)
+    }
+}
+
+impl fmt::Display for ResultsTable {
+    /// Metrics as rows (with their direction), methods as columns, then the Delta and the
+    /// training time.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(first) = self.rows.first() else {
+            return Ok(());
+        };
+        let widths = self.column_widths(first);
+        self.write_header(f, widths)?;
+        self.write_metric_rows(f, first, widths)?;
+        self.write_delta_row(f, widths)?;
+        self.write_mac_rows(f, widths)?;
+        self.write_training_time_row(f, widths)?;
         writeln!(f, "Delta: {}", self.convention.label())
     }
 }

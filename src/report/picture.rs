@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::arch::Architecture;
+use crate::arch::{Architecture, EdgeDecision};
 use crate::space::NodeId;
 
 /// Colours of the tasks' columns and of the edges leaving them.
@@ -23,6 +23,86 @@ pub(crate) fn task_colour(task: usize) -> &'static str {
     PALETTE[task % PALETTE.len()]
 }
 
+/// Where the SVG picture of an architecture puts things: columns of tasks, rows of layers.
+struct SvgLayout {
+    /// Pixels between two task columns.
+    column: f64,
+    /// Pixels between two layer rows.
+    row: f64,
+    /// Pixels above the first row (room for the title and the task names).
+    margin_top: f64,
+    /// Pixels left of the first column (room for the layer labels).
+    margin_left: f64,
+    /// The number of rows: the most nodes of any task branch.
+    rows: usize,
+    /// The picture's width in pixels.
+    width: f64,
+    /// The picture's height in pixels.
+    height: f64,
+}
+
+impl SvgLayout {
+    /// The layout of `tasks` columns of at most `rows` nodes.
+    fn new(tasks: usize, rows: usize) -> Self {
+        let (column, row, margin_top, margin_left) = (260.0, 54.0, 70.0, 90.0);
+        Self {
+            column,
+            row,
+            margin_top,
+            margin_left,
+            rows,
+            width: margin_left * 2.0 + column * (tasks.max(1) - 1) as f64 + 60.0,
+            height: margin_top + row * rows as f64 + 40.0,
+        }
+    }
+
+    /// The centre of node `node`: its task's column, its layer's row.
+    fn position(&self, node: NodeId) -> (f64, f64) {
+        (
+            self.margin_left + self.column * node.task as f64,
+            self.margin_top + self.row * node.layer as f64,
+        )
+    }
+}
+
+/// The quadratic curve of one edge in the SVG picture.
+struct EdgeCurve {
+    /// The source node's centre.
+    start: (f64, f64),
+    /// The control point, lifted off the straight line between the two nodes.
+    control: (f64, f64),
+    /// The target node's centre.
+    end: (f64, f64),
+    /// Whether the edge goes to a column further right (and so bends upwards).
+    rightwards: bool,
+}
+
+impl EdgeCurve {
+    /// The curve of `decision`'s edge. Edges towards a column further right bend upwards,
+    /// edges towards the left downwards, so the two directions between two nodes never
+    /// coincide.
+    fn of(decision: &EdgeDecision, layout: &SvgLayout) -> Self {
+        let (source, target) = (decision.edge.source, decision.edge.target);
+        let (x1, y1) = layout.position(source);
+        let (x2, y2) = layout.position(target);
+        let rightwards = target.task > source.task;
+        let lift = 16.0 + 4.0 * (target.layer as f64 - source.layer as f64);
+        let lift = if rightwards { lift } else { -lift };
+        Self {
+            start: (x1, y1),
+            control: ((x1 + x2) / 2.0, (y1 + y2) / 2.0 - lift),
+            end: (x2, y2),
+            rightwards,
+        }
+    }
+
+    /// The curve as an SVG path's `d` attribute.
+    fn path(&self) -> String {
+        let ((x1, y1), (cx, cy), (x2, y2)) = (self.start, self.control, self.end);
+        format!("M{x1:.1},{y1:.1} Q{cx:.1},{cy:.1} {x2:.1},{y2:.1}")
+    }
+}
+
 impl Architecture {
     /// The architecture as an SVG picture: one column of nodes per task branch (node `l` of
     /// every branch on row `l`, labelled with its channels and stride), every kept edge as a
@@ -32,16 +112,32 @@ impl Architecture {
         let space = &self.space;
         let tasks = space.num_tasks();
         let rows = (0..tasks).map(|t| space.nodes(t).len()).max().unwrap_or(0);
-        let (column, row, margin_top, margin_left) = (260.0, 54.0, 70.0, 90.0);
-        let width = margin_left * 2.0 + column * (tasks.max(1) - 1) as f64 + 60.0;
-        let height = margin_top + row * rows as f64 + 40.0;
-        let position = |n: NodeId| {
-            (
-                margin_left + column * n.task as f64,
-                margin_top + row * n.layer as f64,
-            )
-        };
+        let layout = SvgLayout::new(tasks, rows);
         let mut svg = String::new();
+        self.write_svg_header(&mut svg, &layout);
+        // Pruned candidates first (underneath), then kept edges with their values.
+        for kept in [false, true] {
+            for decision in self.edges.iter().filter(|e| e.kept == kept) {
+                let curve = EdgeCurve::of(decision, &layout);
+                if kept {
+                    write_kept_edge(&mut svg, decision, &curve);
+                } else {
+                    write_pruned_edge(&mut svg, decision, &curve);
+                }
+            }
+        }
+        for task in 0..tasks {
+            self.write_task_column(&mut svg, &layout, task);
+        }
+        write_layer_labels(&mut svg, &layout);
+        svg.push_str("</svg>\n");
+        svg
+    }
+
+    /// The SVG's opening tag, white background, title (edges kept of all candidates) and the
+    /// arrowheads in each task's colour.
+    fn write_svg_header(&self, svg: &mut String, layout: &SvgLayout) {
+        let (width, height) = (layout.width, layout.height);
         let _ = writeln!(
             svg,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="12">"#
@@ -54,9 +150,8 @@ impl Architecture {
             self.num_kept(),
             self.edges.len()
         );
-        // Arrowheads in each task's colour.
         svg.push_str("<defs>");
-        for task in 0..tasks {
+        for task in 0..self.space.num_tasks() {
             let _ = write!(
                 svg,
                 r#"<marker id="arrow{task}" viewBox="0 0 10 10" refX="24" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{}"/></marker>"#,
@@ -64,83 +159,37 @@ impl Architecture {
             );
         }
         svg.push_str("</defs>\n");
-        // Pruned candidates first (underneath), then kept edges with their values. Edges
-        // towards a column further right bend upwards, edges towards the left downwards, so
-        // the two directions between two nodes never coincide.
-        for kept in [false, true] {
-            for e in self.edges.iter().filter(|e| e.kept == kept) {
-                let (x1, y1) = position(e.edge.source);
-                let (x2, y2) = position(e.edge.target);
-                let rightwards = e.edge.target.task > e.edge.source.task;
-                let lift = 16.0 + 4.0 * (e.edge.target.layer as f64 - e.edge.source.layer as f64);
-                let lift = if rightwards { lift } else { -lift };
-                let (cx, cy) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0 - lift);
-                if kept {
-                    let colour = task_colour(e.edge.source.task);
-                    let stroke = 1.0 + 2.0 * e.probability as f64;
-                    let _ = writeln!(
-                        svg,
-                        r#"<path d="M{x1:.1},{y1:.1} Q{cx:.1},{cy:.1} {x2:.1},{y2:.1}" fill="none" stroke="{colour}" stroke-width="{stroke:.2}" opacity="0.85" marker-end="url(#arrow{})"><title>{}: sigmoid {:.3}, logit {:.3}</title></path>"#,
-                        e.edge.source.task,
-                        xml(&e.name),
-                        e.probability,
-                        e.logit
-                    );
-                    // The label sits on the curve's midpoint: (P0 + 2C + P2) / 4, nudged along
-                    // the curve by layer so labels of stacked edges do not overlap.
-                    let (lx, ly) = ((x1 + 2.0 * cx + x2) / 4.0, (y1 + 2.0 * cy + y2) / 4.0);
-                    let _ = writeln!(
-                        svg,
-                        r#"<text x="{lx:.1}" y="{:.1}" text-anchor="middle" fill="{colour}" font-size="10" stroke="white" stroke-width="3" paint-order="stroke">{:.2}</text>"#,
-                        ly + if rightwards { -2.0 } else { 9.0 },
-                        e.probability
-                    );
-                } else {
-                    let _ = writeln!(
-                        svg,
-                        r##"<path d="M{x1:.1},{y1:.1} Q{cx:.1},{cy:.1} {x2:.1},{y2:.1}" fill="none" stroke="#bbbbbb" stroke-width="0.8" stroke-dasharray="2,3"><title>{} (pruned): sigmoid {:.3}</title></path>"##,
-                        xml(&e.name),
-                        e.probability
-                    );
-                }
-            }
-        }
-        for task in 0..tasks {
-            let colour = task_colour(task);
-            let (x, _) = position(NodeId::new(task, 0));
+    }
+
+    /// Task `task`'s column: its name above, then one circle per node with its channels and
+    /// stride beneath.
+    fn write_task_column(&self, svg: &mut String, layout: &SvgLayout, task: usize) {
+        let space = &self.space;
+        let colour = task_colour(task);
+        let (x, _) = layout.position(NodeId::new(task, 0));
+        let _ = writeln!(
+            svg,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="14" fill="{colour}" font-weight="bold">{}</text>"#,
+            layout.margin_top - 28.0,
+            xml(&space.tasks()[task])
+        );
+        for node in space.nodes(task) {
+            let (x, y) = layout.position(node.id);
             let _ = writeln!(
                 svg,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="14" fill="{colour}" font-weight="bold">{}</text>"#,
-                margin_top - 28.0,
-                xml(&space.tasks()[task])
+                r#"<circle cx="{x:.1}" cy="{y:.1}" r="9" fill="white" stroke="{colour}" stroke-width="2"><title>{}: {} channels, stride {}</title></circle>"#,
+                xml(&space.node_name(node.id)),
+                node.channels,
+                node.stride
             );
-            for node in space.nodes(task) {
-                let (x, y) = position(node.id);
-                let _ = writeln!(
-                    svg,
-                    r#"<circle cx="{x:.1}" cy="{y:.1}" r="9" fill="white" stroke="{colour}" stroke-width="2"><title>{}: {} channels, stride {}</title></circle>"#,
-                    xml(&space.node_name(node.id)),
-                    node.channels,
-                    node.stride
-                );
-                let _ = writeln!(
-                    svg,
-                    r##"<text x="{x:.1}" y="{:.1}" font-size="8" fill="#777777" text-anchor="middle">{}c /{}</text>"##,
-                    y + 20.0,
-                    node.channels,
-                    node.stride
-                );
-            }
-        }
-        for layer in 0..rows {
             let _ = writeln!(
                 svg,
-                r##"<text x="14" y="{:.1}" fill="#888888">layer {layer}</text>"##,
-                margin_top + row * layer as f64 + 4.0
+                r##"<text x="{x:.1}" y="{:.1}" font-size="8" fill="#777777" text-anchor="middle">{}c /{}</text>"##,
+                y + 20.0,
+                node.channels,
+                node.stride
             );
         }
-        svg.push_str("</svg>\n");
-        svg
     }
 
     /// The architecture in Graphviz DOT: one cluster per task, kept edges labelled with their
@@ -182,6 +231,54 @@ impl Architecture {
         }
         dot.push_str("}\n");
         dot
+    }
+}
+
+/// A kept edge: its curve in the source task's colour, as thick as its `sigmoid(alpha)`, with
+/// an arrowhead, and its value written on the curve.
+fn write_kept_edge(svg: &mut String, decision: &EdgeDecision, curve: &EdgeCurve) {
+    let colour = task_colour(decision.edge.source.task);
+    let stroke = 1.0 + 2.0 * decision.probability as f64;
+    let _ = writeln!(
+        svg,
+        r#"<path d="{}" fill="none" stroke="{colour}" stroke-width="{stroke:.2}" opacity="0.85" marker-end="url(#arrow{})"><title>{}: sigmoid {:.3}, logit {:.3}</title></path>"#,
+        curve.path(),
+        decision.edge.source.task,
+        xml(&decision.name),
+        decision.probability,
+        decision.logit
+    );
+    // The label sits on the curve's midpoint: (P0 + 2C + P2) / 4, nudged along the curve by
+    // layer so labels of stacked edges do not overlap.
+    let ((x1, y1), (cx, cy), (x2, y2)) = (curve.start, curve.control, curve.end);
+    let (lx, ly) = ((x1 + 2.0 * cx + x2) / 4.0, (y1 + 2.0 * cy + y2) / 4.0);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{lx:.1}" y="{:.1}" text-anchor="middle" fill="{colour}" font-size="10" stroke="white" stroke-width="3" paint-order="stroke">{:.2}</text>"#,
+        ly + if curve.rightwards { -2.0 } else { 9.0 },
+        decision.probability
+    );
+}
+
+/// A pruned candidate: a faint grey dotted curve.
+fn write_pruned_edge(svg: &mut String, decision: &EdgeDecision, curve: &EdgeCurve) {
+    let _ = writeln!(
+        svg,
+        r##"<path d="{}" fill="none" stroke="#bbbbbb" stroke-width="0.8" stroke-dasharray="2,3"><title>{} (pruned): sigmoid {:.3}</title></path>"##,
+        curve.path(),
+        xml(&decision.name),
+        decision.probability
+    );
+}
+
+/// The layer labels down the left margin, one per row.
+fn write_layer_labels(svg: &mut String, layout: &SvgLayout) {
+    for layer in 0..layout.rows {
+        let _ = writeln!(
+            svg,
+            r##"<text x="14" y="{:.1}" fill="#888888">layer {layer}</text>"##,
+            layout.margin_top + layout.row * layer as f64 + 4.0
+        );
     }
 }
 

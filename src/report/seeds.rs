@@ -183,34 +183,52 @@ fn summarise(tables: &[ResultsTable], row: usize, compared: usize) -> MethodOver
     }
 }
 
-impl fmt::Display for SeedSummary {
-    /// Metrics as rows, methods as columns, each cell `mean ± std` over the seeds; a `*` marks
-    /// a seed-paired difference to the searched network beyond two standard errors.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let first = &self.tables[0];
-        let label_width = 26;
-        let width = self
-            .methods
+/// The width of the seed summary's label column.
+const LABEL_WIDTH: usize = 26;
+
+/// One cell of the seed summary: `mean±std` with `digits` decimals, then `*` if `marked`,
+/// right-aligned in `width`.
+fn write_cell(
+    f: &mut fmt::Formatter<'_>,
+    value: MeanStd,
+    marked: bool,
+    digits: usize,
+    width: usize,
+) -> fmt::Result {
+    let text = format!(
+        "{:.digits$}±{:.digits$}{}",
+        value.mean,
+        value.std,
+        if marked { "*" } else { " " }
+    );
+    write!(f, "{text:>width$}")
+}
+
+impl SeedSummary {
+    /// The width of every method's column: its longest name (at least 16) and two spaces.
+    fn column_width(&self) -> usize {
+        self.methods
             .iter()
             .map(|m| m.method.len())
             .max()
             .unwrap_or(8)
             .max(16)
-            + 2;
-        let cell = |f: &mut fmt::Formatter<'_>, v: MeanStd, mark: bool, digits: usize| {
-            let text = format!(
-                "{:.digits$}±{:.digits$}{}",
-                v.mean,
-                v.std,
-                if mark { "*" } else { " " }
-            );
-            write!(f, "{text:>width$}")
-        };
-        write!(f, "{:<label_width$}", "metric")?;
+            + 2
+    }
+
+    /// The header line: `metric`, then every method's name.
+    fn write_header(&self, f: &mut fmt::Formatter<'_>, width: usize) -> fmt::Result {
+        write!(f, "{:<LABEL_WIDTH$}", "metric")?;
         for m in &self.methods {
             write!(f, "{:>width$}", format!("{} ", m.method))?;
         }
-        writeln!(f)?;
+        writeln!(f)
+    }
+
+    /// One line per task and metric, with its direction, each method's value marked where its
+    /// seed-paired difference exceeds two standard errors.
+    fn write_metric_rows(&self, f: &mut fmt::Formatter<'_>, width: usize) -> fmt::Result {
+        let first = &self.tables[0];
         for (task, metrics) in first.rows[0].evaluation.metrics.iter().enumerate() {
             for (index, metric) in metrics.metrics.iter().enumerate() {
                 let arrow = if metric.higher_is_better {
@@ -220,30 +238,36 @@ impl fmt::Display for SeedSummary {
                 };
                 write!(
                     f,
-                    "{:<label_width$}",
+                    "{:<LABEL_WIDTH$}",
                     format!("{} {} {arrow}", metrics.task, metric.name)
                 )?;
                 for m in &self.methods {
                     let mark = m.metric_differences[task][index].exceeds_two_standard_errors();
-                    cell(f, m.metrics[task][index], mark, 4)?;
+                    write_cell(f, m.metrics[task][index], mark, 4, width)?;
                 }
                 writeln!(f)?;
             }
         }
-        let arrow = match first.convention {
+        Ok(())
+    }
+
+    /// The Delta line, its direction after the convention, marked like the metrics.
+    fn write_delta_row(&self, f: &mut fmt::Formatter<'_>, width: usize) -> fmt::Result {
+        let arrow = match self.tables[0].convention {
             DeltaConvention::LibMtl => "↑",
             DeltaConvention::NashMtl => "↓",
         };
-        write!(f, "{:<label_width$}", format!("Delta % {arrow}"))?;
+        write!(f, "{:<LABEL_WIDTH$}", format!("Delta % {arrow}"))?;
         for m in &self.methods {
-            cell(
-                f,
-                m.delta,
-                m.delta_difference.exceeds_two_standard_errors(),
-                2,
-            )?;
+            let mark = m.delta_difference.exceeds_two_standard_errors();
+            write_cell(f, m.delta, mark, 2, width)?;
         }
-        writeln!(f)?;
+        writeln!(f)
+    }
+
+    /// The fusion and total MAC lines in MMAC per image, `-` where a method's cost is not
+    /// counted.
+    fn write_mac_rows(&self, f: &mut fmt::Formatter<'_>, width: usize) -> fmt::Result {
         for (label, pick) in [
             (
                 "fusion MMAC / image ↓",
@@ -251,7 +275,7 @@ impl fmt::Display for SeedSummary {
             ),
             ("total MMAC / image ↓", |m: &MethodOverSeeds| m.total_macs),
         ] {
-            write!(f, "{label:<label_width$}")?;
+            write!(f, "{label:<LABEL_WIDTH$}")?;
             for m in &self.methods {
                 match pick(m) {
                     Some(v) => {
@@ -260,18 +284,27 @@ impl fmt::Display for SeedSummary {
                             std: v.std / 1e6,
                             count: v.count,
                         };
-                        cell(f, v, false, 2)?
+                        write_cell(f, v, false, 2, width)?
                     }
                     None => write!(f, "{:>width$}", "- ")?,
                 }
             }
             writeln!(f)?;
         }
-        write!(f, "{:<label_width$}", "seconds")?;
+        Ok(())
+    }
+
+    /// The line of training (or search) seconds.
+    fn write_seconds_row(&self, f: &mut fmt::Formatter<'_>, width: usize) -> fmt::Result {
+        write!(f, "{:<LABEL_WIDTH$}", "seconds")?;
         for m in &self.methods {
-            cell(f, m.seconds, false, 0)?;
+            write_cell(f, m.seconds, false, 0, width)?;
         }
-        writeln!(f)?;
+        writeln!(f)
+    }
+
+    /// The two lines of notes: the seeds and what a mark means, then the Delta convention.
+    fn write_notes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
             "{} seed(s) {:?}; mean ± sample standard deviation; * = differs from {} by more than two \
@@ -280,12 +313,27 @@ impl fmt::Display for SeedSummary {
             self.seeds,
             self.compared_to
         )?;
+        let first = &self.tables[0];
         writeln!(
             f,
             "Delta vs {}: {}",
             first.reference,
             first.convention.label()
         )
+    }
+}
+
+impl fmt::Display for SeedSummary {
+    /// Metrics as rows, methods as columns, each cell `mean ± std` over the seeds; a `*` marks
+    /// a seed-paired difference to the searched network beyond two standard errors.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self.column_width();
+        self.write_header(f, width)?;
+        self.write_metric_rows(f, width)?;
+        self.write_delta_row(f, width)?;
+        self.write_mac_rows(f, width)?;
+        self.write_seconds_row(f, width)?;
+        self.write_notes(f)
     }
 }
 

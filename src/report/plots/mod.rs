@@ -33,6 +33,10 @@ const METHOD_PALETTE: [RGBColor; 10] = [
 /// Whatever a plot's drawing reports, as this crate's error.
 type DrawResult<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// A chart with two real axes, drawn on the SVG backend.
+type SvgChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
 fn plot_error(plot: &str, error: Box<dyn std::error::Error>) -> Error {
     Error::config(plot, format!("drawing failed: {error}"))
 }
@@ -64,6 +68,8 @@ pub fn logit_trajectories_svg(
     Ok(svg)
 }
 
+/// Draws the logit trajectories plot into `svg`: the axes, the 0.5 threshold, every edge's
+/// line and the legend.
 fn draw_trajectories(
     svg: &mut String,
     history: &[IterationLog],
@@ -76,7 +82,27 @@ fn draw_trajectories(
     let last = recorded.last().map_or(1, |(i, _)| *i).max(1) as f64;
     let root = SVGBackend::with_string(svg, (760, 440)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = trajectory_axes(&root, last)?;
+    // The decision threshold: kept iff sigmoid > 0.5.
+    chart.draw_series(DashedLineSeries::new(
+        [(0.0, 0.5), (last, 0.5)],
+        2,
+        4,
+        RGBColor(150, 150, 150).stroke_width(1),
+    ))?;
+    draw_edge_trajectories(&mut chart, architecture, &recorded)?;
+    draw_trajectory_legend(&mut chart, architecture)?;
+    root.present()?;
+    Ok(())
+}
+
+/// The trajectories plot's caption and axes: iterations up to `last` against sigmoid values
+/// from 0 to 1, with their grid.
+fn trajectory_axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    last: f64,
+) -> DrawResult<SvgChart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(root)
         .caption(
             "sigmoid(logit) of every candidate edge over the search",
             (FONT, 17),
@@ -99,13 +125,16 @@ fn draw_trajectories(
         .light_line_style(RGBColor(240, 240, 240))
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()?;
-    // The decision threshold: kept iff sigmoid > 0.5.
-    chart.draw_series(DashedLineSeries::new(
-        [(0.0, 0.5), (last, 0.5)],
-        2,
-        4,
-        RGBColor(150, 150, 150).stroke_width(1),
-    ))?;
+    Ok(chart)
+}
+
+/// One line per edge through its finite sigmoid values at the `recorded` iterations, in its
+/// source task's colour: solid if kept, dashed if pruned.
+fn draw_edge_trajectories(
+    chart: &mut SvgChart<'_, '_>,
+    architecture: &Architecture,
+    recorded: &[(usize, &Vec<f32>)],
+) -> DrawResult {
     for (e, decision) in architecture.edges.iter().enumerate() {
         let line: Vec<(f64, f64)> = recorded
             .iter()
@@ -126,7 +155,14 @@ fn draw_trajectories(
             ))?;
         }
     }
-    // Legend: one entry per source task, then the two line styles.
+    Ok(())
+}
+
+/// The trajectories plot's legend: one entry per source task, then the two line styles.
+fn draw_trajectory_legend<'a, 'b: 'a>(
+    chart: &mut SvgChart<'a, 'b>,
+    architecture: &Architecture,
+) -> DrawResult {
     for (task, name) in architecture.space.tasks().iter().enumerate() {
         let colour = hex_colour(task_colour(task));
         chart
@@ -155,7 +191,6 @@ fn draw_trajectories(
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(190, 190, 190))
         .draw()?;
-    root.present()?;
     Ok(())
 }
 
@@ -246,50 +281,21 @@ struct Tag {
     span: (i32, i32),
 }
 
+/// Draws the Pareto picture into `svg`: the axes, the sweep's line, one circle per point and
+/// the labels beside them.
 fn draw_pareto(
     svg: &mut String,
     points: &[ParetoPoint],
     front: &[(f64, f64)],
     title: &str,
 ) -> DrawResult {
-    let (divisor, unit, x_max, (y_min, y_max)) = pareto_axes(points, front);
-    let x_step = x_max / 6.0;
-    let y_step = (y_max - y_min) / 6.0;
-
+    let (divisor, unit, x_max, y_range) = pareto_axes(points, front);
     let (width, height) = (800u32, 500u32);
     let root = SVGBackend::with_string(svg, (width, height)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FONT, 18))
-        .margin(14)
-        .margin_right(30)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..x_max, y_min..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc(format!("fusion MACs per image ({unit})"))
-        .y_desc("Delta (%, higher is better)")
-        .x_labels(7)
-        .y_labels(7)
-        .x_label_formatter(&|v| format!("{v:.*}", decimals(x_step)))
-        .y_label_formatter(&|v| format!("{v:.*}", decimals(y_step)))
-        .label_style((FONT, 13))
-        .axis_desc_style((FONT, 14))
-        .light_line_style(RGBColor(242, 242, 242))
-        .bold_line_style(RGBColor(215, 215, 215))
-        .draw()?;
-
-    // The cost-aware sweep: a line through its points in order of cost.
-    let mut sweep: Vec<(f64, f64)> = front.iter().map(|&(m, d)| (m / divisor, d)).collect();
-    sweep.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut chart = pareto_chart(&root, title, unit, x_max, y_range)?;
     let sweep_colour = RGBColor(60, 60, 60);
-    if !sweep.is_empty() {
-        chart.draw_series(LineSeries::new(sweep.clone(), sweep_colour.stroke_width(2)))?;
-        chart.draw_series(sweep.iter().map(|&(x, y)| {
-            EmptyElement::at((x, y)) + Rectangle::new([(-3, -3), (3, 3)], sweep_colour.filled())
-        }))?;
-    }
+    let sweep = draw_sweep(&mut chart, front, divisor, sweep_colour)?;
 
     // One circle per point, coloured by its label in order of first appearance.
     let mut labels: Vec<&str> = Vec::new();
@@ -329,6 +335,59 @@ fn draw_pareto(
     Ok(())
 }
 
+/// The Pareto picture's caption and axes: fusion MACs in `unit` up to `x_max` against the
+/// Delta in `y_min..y_max`, with their grid and ticks of as many decimals as they need.
+fn pareto_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    unit: &str,
+    x_max: f64,
+    (y_min, y_max): (f64, f64),
+) -> DrawResult<SvgChart<'a, 'b>> {
+    let x_step = x_max / 6.0;
+    let y_step = (y_max - y_min) / 6.0;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 18))
+        .margin(14)
+        .margin_right(30)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..x_max, y_min..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("fusion MACs per image ({unit})"))
+        .y_desc("Delta (%, higher is better)")
+        .x_labels(7)
+        .y_labels(7)
+        .x_label_formatter(&|v| format!("{v:.*}", decimals(x_step)))
+        .y_label_formatter(&|v| format!("{v:.*}", decimals(y_step)))
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .light_line_style(RGBColor(242, 242, 242))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()?;
+    Ok(chart)
+}
+
+/// The cost-aware sweep: a line through the `front`'s points in order of cost, each marked
+/// with a square (nothing without a front); returns the points drawn, in the axis's unit.
+fn draw_sweep(
+    chart: &mut SvgChart<'_, '_>,
+    front: &[(f64, f64)],
+    divisor: f64,
+    colour: RGBColor,
+) -> DrawResult<Vec<(f64, f64)>> {
+    let mut sweep: Vec<(f64, f64)> = front.iter().map(|&(m, d)| (m / divisor, d)).collect();
+    sweep.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if !sweep.is_empty() {
+        chart.draw_series(LineSeries::new(sweep.clone(), colour.stroke_width(2)))?;
+        chart.draw_series(sweep.iter().map(|&(x, y)| {
+            EmptyElement::at((x, y)) + Rectangle::new([(-3, -3), (3, 3)], colour.filled())
+        }))?;
+    }
+    Ok(sweep)
+}
+
 /// The axes of the Pareto picture: the MAC unit's divisor and name, the x range's end, and
 /// the Delta range (padded).
 fn pareto_axes(
@@ -355,12 +414,9 @@ fn pareto_axes(
     (divisor, unit, x_max, (lo - pad, hi + pad))
 }
 
-type ParetoChart<'a, 'b> =
-    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-
 /// Each label once, beside the mean of its points.
 fn method_tags(
-    chart: &ParetoChart<'_, '_>,
+    chart: &SvgChart<'_, '_>,
     points: &[ParetoPoint],
     labels: &[&str],
     divisor: f64,
@@ -389,7 +445,7 @@ fn method_tags(
 
 /// The sweep's name beside the middle of its longest segment, away from the points (at its
 /// only point if it has one; none without a sweep).
-fn sweep_tag(chart: &ParetoChart<'_, '_>, sweep: &[(f64, f64)], colour: RGBColor) -> Option<Tag> {
+fn sweep_tag(chart: &SvgChart<'_, '_>, sweep: &[(f64, f64)], colour: RGBColor) -> Option<Tag> {
     let longest = sweep
         .windows(2)
         .map(|w| (chart.backend_coord(&w[0]), chart.backend_coord(&w[1])))
