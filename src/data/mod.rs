@@ -372,105 +372,152 @@ pub fn collate(samples: &[MultiTaskSample], device: &Device) -> Result<MultiTask
     Ok(MultiTaskBatch { images, targets })
 }
 
+/// Stacks target `task` of every sample into one batch target, of the first sample's kind.
 fn collate_target(samples: &[MultiTaskSample], task: usize, device: &Device) -> Result<Target> {
-    let n = samples.len();
-    let mismatch = |i: usize, what: String, got: String| {
-        Error::shape(format!("target {task} of batch sample {i}"), what, got)
-    };
     match &samples[0].targets[task] {
         first @ (TargetData::Dense { values, .. } | TargetData::Normals { values, .. }) => {
-            let [c, h, w] = values.shape();
-            let mut all = Vec::with_capacity(n * c * h * w);
-            let mut valid = Vec::with_capacity(n * h * w);
-            for (i, s) in samples.iter().enumerate() {
-                let target = &s.targets[task];
-                let same_kind = std::mem::discriminant(target) == std::mem::discriminant(first);
-                match target {
-                    TargetData::Dense { values, valid: v }
-                    | TargetData::Normals { values, valid: v }
-                        if same_kind && values.shape() == [c, h, w] =>
-                    {
-                        all.extend_from_slice(&values.data);
-                        match v {
-                            Some(v) if v.len() == h * w => {
-                                valid.extend(v.iter().map(|&b| if b { 1.0f32 } else { 0.0 }))
-                            }
-                            Some(v) => {
-                                return Err(mismatch(
-                                    i,
-                                    format!("{} validity flags", h * w),
-                                    v.len().to_string(),
-                                ));
-                            }
-                            None => valid.extend(std::iter::repeat_n(1.0f32, h * w)),
-                        }
-                    }
-                    other => {
-                        return Err(mismatch(
-                            i,
-                            format!("{} of shape {:?}", first.kind(), [c, h, w]),
-                            describe(other),
-                        ));
-                    }
-                }
-            }
-            Ok(Target::Dense {
-                values: Tensor::from_data(TensorData::new(all, [n, c, h, w]), device),
-                valid: Tensor::from_data(TensorData::new(valid, [n, 1, h, w]), device),
-            })
+            collate_dense(samples, task, first, values.shape(), device)
         }
         TargetData::Labels { height, width, .. } => {
-            let (h, w) = (*height, *width);
-            let mut all = Vec::with_capacity(n * h * w);
-            for (i, s) in samples.iter().enumerate() {
-                match &s.targets[task] {
-                    TargetData::Labels {
-                        labels,
-                        height,
-                        width,
-                    } if (*height, *width) == (h, w) && labels.len() == h * w => {
-                        all.extend(labels.iter().map(|&l| l as i32))
-                    }
-                    other => {
-                        return Err(mismatch(i, format!("{h} x {w} labels"), describe(other)));
-                    }
-                }
-            }
-            Ok(Target::Labels(Tensor::from_data(
-                TensorData::new(all, [n, h, w]),
-                device,
-            )))
+            collate_labels(samples, task, (*height, *width), device)
         }
-        TargetData::Class(_) => {
-            let mut all = Vec::with_capacity(n);
-            for (i, s) in samples.iter().enumerate() {
-                match &s.targets[task] {
-                    TargetData::Class(c) => all.push(*c as i32),
-                    other => return Err(mismatch(i, "a class".into(), describe(other))),
-                }
-            }
-            Ok(Target::Class(Tensor::from_data(
-                TensorData::new(all, [n]),
-                device,
-            )))
-        }
-        TargetData::SoftLabels(first) => {
-            let k = first.len();
-            let mut all = Vec::with_capacity(n * k);
-            for (i, s) in samples.iter().enumerate() {
-                match &s.targets[task] {
-                    TargetData::SoftLabels(p) if p.len() == k => all.extend_from_slice(p),
-                    other => {
-                        return Err(mismatch(i, format!("{k} soft labels"), describe(other)));
+        TargetData::Class(_) => collate_classes(samples, task, device),
+        TargetData::SoftLabels(first) => collate_soft_labels(samples, task, first.len(), device),
+    }
+}
+
+/// The error for target `task` of batch sample `i`: expected `what`, found `got`.
+fn target_mismatch(task: usize, i: usize, what: String, got: String) -> Error {
+    Error::shape(format!("target {task} of batch sample {i}"), what, got)
+}
+
+/// Stacks dense (or normal) targets of the kind of `first` and shape `[c, h, w]`, with their
+/// validity masks (all valid where a sample has none).
+fn collate_dense(
+    samples: &[MultiTaskSample],
+    task: usize,
+    first: &TargetData,
+    [c, h, w]: [usize; 3],
+    device: &Device,
+) -> Result<Target> {
+    let n = samples.len();
+    let mut all = Vec::with_capacity(n * c * h * w);
+    let mut valid = Vec::with_capacity(n * h * w);
+    for (i, s) in samples.iter().enumerate() {
+        let target = &s.targets[task];
+        let same_kind = std::mem::discriminant(target) == std::mem::discriminant(first);
+        match target {
+            TargetData::Dense { values, valid: v } | TargetData::Normals { values, valid: v }
+                if same_kind && values.shape() == [c, h, w] =>
+            {
+                all.extend_from_slice(&values.data);
+                match v {
+                    Some(v) if v.len() == h * w => {
+                        valid.extend(v.iter().map(|&b| if b { 1.0f32 } else { 0.0 }))
                     }
+                    Some(v) => {
+                        return Err(target_mismatch(
+                            task,
+                            i,
+                            format!("{} validity flags", h * w),
+                            v.len().to_string(),
+                        ));
+                    }
+                    None => valid.extend(std::iter::repeat_n(1.0f32, h * w)),
                 }
             }
-            Ok(Target::SoftLabels(Tensor::from_data(
-                TensorData::new(all, [n, k]),
-                device,
-            )))
+            other => {
+                return Err(target_mismatch(
+                    task,
+                    i,
+                    format!("{} of shape {:?}", first.kind(), [c, h, w]),
+                    describe(other),
+                ));
+            }
         }
     }
+    Ok(Target::Dense {
+        values: Tensor::from_data(TensorData::new(all, [n, c, h, w]), device),
+        valid: Tensor::from_data(TensorData::new(valid, [n, 1, h, w]), device),
+    })
+}
+
+/// Stacks label maps of `h` x `w` pixels.
+fn collate_labels(
+    samples: &[MultiTaskSample],
+    task: usize,
+    (h, w): (usize, usize),
+    device: &Device,
+) -> Result<Target> {
+    let n = samples.len();
+    let mut all = Vec::with_capacity(n * h * w);
+    for (i, s) in samples.iter().enumerate() {
+        match &s.targets[task] {
+            TargetData::Labels {
+                labels,
+                height,
+                width,
+            } if (*height, *width) == (h, w) && labels.len() == h * w => {
+                all.extend(labels.iter().map(|&l| l as i32))
+            }
+            other => {
+                return Err(target_mismatch(
+                    task,
+                    i,
+                    format!("{h} x {w} labels"),
+                    describe(other),
+                ));
+            }
+        }
+    }
+    Ok(Target::Labels(Tensor::from_data(
+        TensorData::new(all, [n, h, w]),
+        device,
+    )))
+}
+
+/// Stacks classes, one per sample.
+fn collate_classes(samples: &[MultiTaskSample], task: usize, device: &Device) -> Result<Target> {
+    let n = samples.len();
+    let mut all = Vec::with_capacity(n);
+    for (i, s) in samples.iter().enumerate() {
+        match &s.targets[task] {
+            TargetData::Class(c) => all.push(*c as i32),
+            other => return Err(target_mismatch(task, i, "a class".into(), describe(other))),
+        }
+    }
+    Ok(Target::Class(Tensor::from_data(
+        TensorData::new(all, [n]),
+        device,
+    )))
+}
+
+/// Stacks soft labels over `k` classes.
+fn collate_soft_labels(
+    samples: &[MultiTaskSample],
+    task: usize,
+    k: usize,
+    device: &Device,
+) -> Result<Target> {
+    let n = samples.len();
+    let mut all = Vec::with_capacity(n * k);
+    for (i, s) in samples.iter().enumerate() {
+        match &s.targets[task] {
+            TargetData::SoftLabels(p) if p.len() == k => all.extend_from_slice(p),
+            other => {
+                return Err(target_mismatch(
+                    task,
+                    i,
+                    format!("{k} soft labels"),
+                    describe(other),
+                ));
+            }
+        }
+    }
+    Ok(Target::SoftLabels(Tensor::from_data(
+        TensorData::new(all, [n, k]),
+        device,
+    )))
 }
 
 fn describe(target: &TargetData) -> String {

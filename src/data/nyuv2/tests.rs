@@ -235,8 +235,20 @@ fn nddr_errors_name_the_file_and_what_was_expected() {
         err.contains("\"images/0.png\"") && err.contains("must start with `/`"),
         "{err}"
     );
-    // A label out of range.
+    // Not a folder.
+    let err = open(Nyuv2Config::nddr(root.join("nowhere"), Nyuv2Split::Train));
+    assert!(
+        err.contains("not a folder") && err.contains("training_seg.txt"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn nddr_label_errors_name_the_value_and_the_size() {
+    let root = temp("nddr-bad-labels");
     nddr_copy(&root, 1);
+    // A label out of range.
     let labels = vec![41u16; 12];
     write_png(
         &root.join("labels/0.png"),
@@ -264,12 +276,6 @@ fn nddr_errors_name_the_file_and_what_was_expected() {
     let err = data.sample(0).unwrap_err().to_string();
     assert!(
         err.contains("3 x 2 pixels, but its image is 3 x 4"),
-        "{err}"
-    );
-    // Not a folder.
-    let err = open(Nyuv2Config::nddr(root.join("nowhere"), Nyuv2Split::Train));
-    assert!(
-        err.contains("not a folder") && err.contains("training_seg.txt"),
         "{err}"
     );
     std::fs::remove_dir_all(root).unwrap();
@@ -349,13 +355,17 @@ fn a_larger_nddr_copy_loads_pixel_for_pixel_and_in_list_order() {
     std::fs::remove_dir_all(root).unwrap();
 }
 
-#[test]
-fn mtan_layout_reads_fortran_arrays_and_invalid_markers() {
-    let root = temp("mtan");
+/// The MTAN copy's pixels: 2 x 3.
+const MTAN_SIZE: (usize, usize) = (2, 3);
+
+/// Writes an MTAN-layout copy under `root/train/` with 2 samples of 2 x 3 pixels: the image
+/// is pixel index / 10, the labels Fortran-ordered with one -1, a zero (invalid) depth at
+/// pixel 2 and an all-zero (invalid) normal at pixel 4.
+fn mtan_copy(root: &Path) {
     for dir in ["image", "label", "depth", "normal"] {
         std::fs::create_dir_all(root.join("train").join(dir)).unwrap();
     }
-    let (h, w) = (2, 3);
+    let (h, w) = MTAN_SIZE;
     for i in 0..2 {
         let file = |d: &str| root.join("train").join(d).join(format!("{i}.npy"));
         // Image (2, 3, 3) in C order: value = pixel index / 10 in every channel.
@@ -383,6 +393,26 @@ fn mtan_layout_reads_fortran_arrays_and_invalid_markers() {
         n[12..15].copy_from_slice(&[0.0, 0.0, 0.0]);
         write_npy(&file("normal"), "<f4", false, &[h, w, 3], &f32_bytes(&n));
     }
+}
+
+/// File `0.npy` of domain folder `folder` of the MTAN copy's train split.
+fn mtan_first_file(root: &Path, folder: &str) -> PathBuf {
+    root.join("train").join(folder).join("0.npy")
+}
+
+/// Overwrites sample 0's normals of the MTAN copy with a NaN at pixel 1.
+fn write_nan_normal(root: &Path) {
+    let (h, w) = MTAN_SIZE;
+    let mut normals: Vec<f32> = (0..h * w).flat_map(|_| [0.0, 0.0, 1.0]).collect();
+    normals[3] = f32::NAN;
+    let path = mtan_first_file(root, "normal");
+    write_npy(&path, "<f4", false, &[h, w, 3], &f32_bytes(&normals));
+}
+
+#[test]
+fn mtan_layout_reads_fortran_arrays_and_invalid_markers() {
+    let root = temp("mtan");
+    mtan_copy(&root);
     let data = Nyuv2::open(Nyuv2Config::mtan(&root, Nyuv2Split::Train)).unwrap();
     assert_eq!(data.len(), 2);
     let s = data.sample(1).unwrap();
@@ -409,11 +439,16 @@ fn mtan_layout_reads_fortran_arrays_and_invalid_markers() {
         }
         other => panic!("{other:?}"),
     }
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn mtan_nan_normal_is_invalid_and_stored_as_zero() {
+    let root = temp("mtan-nan-normal");
+    mtan_copy(&root);
+    let data = Nyuv2::open(Nyuv2Config::mtan(&root, Nyuv2Split::Train)).unwrap();
     // A NaN normal is invalid and stored as 0 (a NaN times a 0 mask is still NaN).
-    let file = |d: &str| root.join("train").join(d).join("0.npy");
-    let mut n: Vec<f32> = (0..h * w).flat_map(|_| [0.0, 0.0, 1.0]).collect();
-    n[3] = f32::NAN;
-    write_npy(&file("normal"), "<f4", false, &[h, w, 3], &f32_bytes(&n));
+    write_nan_normal(&root);
     match &data.sample(0).unwrap().targets[2] {
         TargetData::Normals { values, valid } => {
             assert_eq!(valid.as_ref().unwrap()[..2], [true, false]);
@@ -421,17 +456,38 @@ fn mtan_layout_reads_fortran_arrays_and_invalid_markers() {
         }
         other => panic!("{other:?}"),
     }
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn mtan_non_finite_image_is_refused_with_the_file_and_the_pixel() {
+    let root = temp("mtan-bad-image");
+    mtan_copy(&root);
+    let data = Nyuv2::open(Nyuv2Config::mtan(&root, Nyuv2Split::Train)).unwrap();
+    write_nan_normal(&root);
     // A NaN in an image is refused, with the file and the pixel.
+    let (h, w) = MTAN_SIZE;
     let mut image: Vec<f32> = vec![0.5; h * w * 3];
     image[3 * 4 + 2] = f32::INFINITY;
-    write_npy(&file("image"), "<f4", false, &[h, w, 3], &f32_bytes(&image));
+    let path = mtan_first_file(&root, "image");
+    write_npy(&path, "<f4", false, &[h, w, 3], &f32_bytes(&image));
     let err = data.sample(0).unwrap_err().to_string();
     assert!(
         err.contains("image/0.npy") && err.contains("row 1, column 1 (channel 2)"),
         "{err}"
     );
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn mtan_augmented_batches_keep_every_target_the_image_size() {
+    let root = temp("mtan-augmented");
+    mtan_copy(&root);
+    let data = Nyuv2::open(Nyuv2Config::mtan(&root, Nyuv2Split::Train)).unwrap();
+    write_nan_normal(&root);
+    let (h, w) = MTAN_SIZE;
     write_npy(
-        &file("image"),
+        &mtan_first_file(&root, "image"),
         "<f4",
         false,
         &[h, w, 3],
@@ -452,6 +508,13 @@ fn mtan_layout_reads_fortran_arrays_and_invalid_markers() {
         .collect();
     let batch = collate(&samples, &Device::flex()).unwrap();
     assert_eq!(batch.images.dims(), [2, 3, 2, 2]);
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn mtan_missing_split_names_the_folder_and_the_layout() {
+    let root = temp("mtan-missing-split");
+    mtan_copy(&root);
     // The test split is missing: the error names the folder and the layout.
     let err = Nyuv2::open(Nyuv2Config::mtan(&root, Nyuv2Split::Test))
         .unwrap_err()

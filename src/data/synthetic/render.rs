@@ -109,26 +109,10 @@ impl Scene {
     ) -> SceneRender {
         let k = Intrinsics::nyu(height, width);
         let plane = height * width;
-        let mut image = vec![0.0f32; 3 * plane];
-        let mut normals = vec![0.0f32; 3 * plane];
-        let mut labels = vec![0i64; plane];
-        let mut instances = vec![0u32; plane];
         let with_materials = self.objects.iter().any(|o| o.material.is_some());
-        let mut materials = vec![TargetData::IGNORE; if with_materials { plane } else { 0 }];
-        let mut depth = vec![0.0f32; plane];
-        let mut depth_valid = vec![false; plane];
-        let mut normals_valid = vec![false; plane];
+        let mut maps = PixelMaps::new(plane, with_materials);
         let [right, up, forward] = self.rotation;
-        // Dropout blobs: discs in image coordinates.
-        let blobs: Vec<(f64, f64, f64)> = (0..self.blobs)
-            .map(|_| {
-                (
-                    uniform(rng, 0.0, width as f64),
-                    uniform(rng, 0.0, height as f64),
-                    uniform(rng, 0.03, 0.08) * width as f64,
-                )
-            })
-            .collect();
+        let blobs = dropout_blobs(rng, self.blobs, height, width);
         for y in 0..height {
             for x in 0..width {
                 let i = y * width + x;
@@ -138,63 +122,129 @@ impl Scene {
                 let Some(hit) = self.trace(self.camera, direction) else {
                     continue;
                 };
-                let point = add(self.camera, scale(direction, hit.t));
-                let to_light = sub(self.light, point);
-                let distance = dot(to_light, to_light).sqrt();
-                let lambert = dot(hit.normal, scale(to_light, 1.0 / distance)).max(0.0);
-                let shade = 0.3 + 0.8 * lambert / (1.0 + 0.04 * distance * distance);
+                let shade = self.shade(&hit, direction);
                 for c in 0..3 {
                     let n = noise * gaussian(rng);
-                    image[c * plane + i] = (hit.albedo[c] * shade + n).clamp(0.0, 1.0) as f32;
+                    maps.image[c * plane + i] = (hit.albedo[c] * shade + n).clamp(0.0, 1.0) as f32;
                 }
-                labels[i] = hit.class;
-                instances[i] = hit.instance;
+                maps.labels[i] = hit.class;
+                maps.instances[i] = hit.instance;
                 if with_materials {
-                    materials[i] = hit.material;
+                    maps.materials[i] = hit.material;
                 }
-                // World normal to camera frame (x right, y down, z forward).
-                let n_camera = [
-                    dot(hit.normal, right),
-                    -dot(hit.normal, up),
-                    dot(hit.normal, forward),
-                ];
                 let cosine = dot(hit.normal, normalize(direction)).abs();
                 let in_blob = blobs
                     .iter()
                     .any(|&(bx, by, r)| (x as f64 - bx).powi(2) + (y as f64 - by).powi(2) < r * r);
                 let grazing = cosine < GRAZING_COSINE;
                 if !grazing && !in_blob {
-                    for c in 0..3 {
-                        normals[c * plane + i] = n_camera[c] as f32;
-                    }
-                    normals_valid[i] = true;
-                    if hit.t <= MAX_DEPTH {
-                        depth[i] = hit.t as f32;
-                        depth_valid[i] = true;
-                    }
+                    maps.record_geometry(i, self.camera_normal(hit.normal), hit.t);
                 }
             }
         }
+        maps.into_render(height, width, k)
+    }
+
+    /// The brightness at `hit` along `direction` from the camera: ambient light plus the
+    /// point light's Lambert term, falling off with distance.
+    fn shade(&self, hit: &Hit, direction: V3) -> f64 {
+        let point = add(self.camera, scale(direction, hit.t));
+        let to_light = sub(self.light, point);
+        let distance = dot(to_light, to_light).sqrt();
+        let lambert = dot(hit.normal, scale(to_light, 1.0 / distance)).max(0.0);
+        0.3 + 0.8 * lambert / (1.0 + 0.04 * distance * distance)
+    }
+
+    /// A world normal in the camera frame (x right, y down, z forward).
+    fn camera_normal(&self, normal: V3) -> V3 {
+        let [right, up, forward] = self.rotation;
+        [dot(normal, right), -dot(normal, up), dot(normal, forward)]
+    }
+}
+
+/// Dropout blobs drawn from `rng`: discs (centre x, centre y, radius) in image coordinates.
+fn dropout_blobs(
+    rng: &mut SeededRng,
+    count: usize,
+    height: usize,
+    width: usize,
+) -> Vec<(f64, f64, f64)> {
+    (0..count)
+        .map(|_| {
+            (
+                uniform(rng, 0.0, width as f64),
+                uniform(rng, 0.0, height as f64),
+                uniform(rng, 0.03, 0.08) * width as f64,
+            )
+        })
+        .collect()
+}
+
+/// The per-pixel maps of a render, filled in as the rays hit.
+struct PixelMaps {
+    image: Vec<f32>,
+    normals: Vec<f32>,
+    labels: Vec<i64>,
+    instances: Vec<u32>,
+    with_materials: bool,
+    /// Empty without materials.
+    materials: Vec<i64>,
+    depth: Vec<f32>,
+    depth_valid: Vec<bool>,
+    normals_valid: Vec<bool>,
+}
+
+impl PixelMaps {
+    /// Empty maps of `plane` pixels: black, unlabelled, every normal and depth invalid.
+    fn new(plane: usize, with_materials: bool) -> Self {
+        Self {
+            image: vec![0.0f32; 3 * plane],
+            normals: vec![0.0f32; 3 * plane],
+            labels: vec![0i64; plane],
+            instances: vec![0u32; plane],
+            with_materials,
+            materials: vec![TargetData::IGNORE; if with_materials { plane } else { 0 }],
+            depth: vec![0.0f32; plane],
+            depth_valid: vec![false; plane],
+            normals_valid: vec![false; plane],
+        }
+    }
+
+    /// Records pixel `i`'s camera-frame normal as valid, and its depth `t` where in range.
+    fn record_geometry(&mut self, i: usize, camera_normal: V3, t: f64) {
+        let plane = self.labels.len();
+        for (c, &value) in camera_normal.iter().enumerate() {
+            self.normals[c * plane + i] = value as f32;
+        }
+        self.normals_valid[i] = true;
+        if t <= MAX_DEPTH {
+            self.depth[i] = t as f32;
+            self.depth_valid[i] = true;
+        }
+    }
+
+    /// The render of these maps at `height` x `width`, seen through `intrinsics`.
+    fn into_render(self, height: usize, width: usize, intrinsics: Intrinsics) -> SceneRender {
         SceneRender {
             image: Image {
-                data: image,
+                data: self.image,
                 channels: 3,
                 height,
                 width,
             },
-            labels,
-            instances,
-            materials: with_materials.then_some(materials),
-            depth,
+            labels: self.labels,
+            instances: self.instances,
+            materials: self.with_materials.then_some(self.materials),
+            depth: self.depth,
             normals: Image {
-                data: normals,
+                data: self.normals,
                 channels: 3,
                 height,
                 width,
             },
-            depth_valid,
-            normals_valid,
-            intrinsics: k,
+            depth_valid: self.depth_valid,
+            normals_valid: self.normals_valid,
+            intrinsics,
         }
     }
 }

@@ -60,15 +60,7 @@ impl Scene {
         ];
         let yaw = uniform(rng, -30.0, 30.0).to_radians();
         let pitch = uniform(rng, -25.0, 0.0).to_radians();
-        // Camera axes in world coordinates: right, up, forward (yaw about Y, then pitch).
-        let forward = [
-            yaw.sin() * pitch.cos(),
-            pitch.sin(),
-            yaw.cos() * pitch.cos(),
-        ];
-        let right = normalize(cross([0.0, 1.0, 0.0], forward));
-        let up = cross(forward, right);
-        let rotation = [right, up, forward];
+        let rotation = camera_rotation(yaw, pitch);
         let light = [
             uniform(rng, 0.2, 0.8) * size[0],
             size[1] - 0.1,
@@ -77,69 +69,7 @@ impl Scene {
         let count = rng.random_range(2..=6);
         let mut objects = Vec::with_capacity(count);
         for _ in 0..count {
-            // Mostly in view: 1.5-4.5 m away, within 25 degrees of the viewing direction.
-            let distance = uniform(rng, 1.5, 4.5);
-            let bearing = yaw + uniform(rng, -25.0, 25.0).to_radians();
-            let x = (camera[0] + distance * bearing.sin()).clamp(0.6, size[0] - 0.6);
-            let z = (camera[2] + distance * bearing.cos()).clamp(camera[2] + 1.0, size[2] - 0.5);
-            let kind = rng.random_range(0..4);
-            let (shape, class) = match kind {
-                0 => {
-                    // Table: wide, low, flat.
-                    let (w, d, h) = (
-                        uniform(rng, 0.9, 1.6),
-                        uniform(rng, 0.6, 1.0),
-                        uniform(rng, 0.65, 0.8),
-                    );
-                    (
-                        Shape::Cuboid {
-                            min: [x - w / 2.0, 0.0, z - d / 2.0],
-                            max: [x + w / 2.0, h, z + d / 2.0],
-                        },
-                        3,
-                    )
-                }
-                1 => {
-                    // Cabinet: narrow and tall.
-                    let (w, d, h) = (
-                        uniform(rng, 0.4, 0.8),
-                        uniform(rng, 0.4, 0.6),
-                        uniform(rng, 1.3, 2.1),
-                    );
-                    (
-                        Shape::Cuboid {
-                            min: [x - w / 2.0, 0.0, z - d / 2.0],
-                            max: [x + w / 2.0, h, z + d / 2.0],
-                        },
-                        4,
-                    )
-                }
-                2 => (
-                    Shape::Cylinder {
-                        x,
-                        z,
-                        radius: uniform(rng, 0.15, 0.35),
-                        height: uniform(rng, 0.4, 1.1),
-                    },
-                    5,
-                ),
-                _ => {
-                    let radius = uniform(rng, 0.15, 0.4);
-                    (
-                        Shape::Sphere {
-                            centre: [x, radius, z],
-                            radius,
-                        },
-                        6,
-                    )
-                }
-            };
-            objects.push(Object {
-                shape,
-                class,
-                colour: colour(rng),
-                material: None,
-            });
+            objects.push(random_object(rng, size, camera, yaw));
         }
         Self {
             size,
@@ -165,6 +95,94 @@ impl Scene {
             object.material = Some(Material::random(rng));
         }
         self
+    }
+}
+
+/// The camera-to-world rotation (rows: right, up, forward) of a camera turned by `yaw` about
+/// Y, then tilted by `pitch`.
+fn camera_rotation(yaw: f64, pitch: f64) -> [V3; 3] {
+    // Camera axes in world coordinates: right, up, forward (yaw about Y, then pitch).
+    let forward = [
+        yaw.sin() * pitch.cos(),
+        pitch.sin(),
+        yaw.cos() * pitch.cos(),
+    ];
+    let right = normalize(cross([0.0, 1.0, 0.0], forward));
+    let up = cross(forward, right);
+    [right, up, forward]
+}
+
+/// An object drawn from `rng`, placed mostly in view of the camera at `camera` looking along
+/// `yaw` in a room of `size`, with its colour.
+fn random_object(rng: &mut SeededRng, size: V3, camera: V3, yaw: f64) -> Object {
+    // Mostly in view: 1.5-4.5 m away, within 25 degrees of the viewing direction.
+    let distance = uniform(rng, 1.5, 4.5);
+    let bearing = yaw + uniform(rng, -25.0, 25.0).to_radians();
+    let x = (camera[0] + distance * bearing.sin()).clamp(0.6, size[0] - 0.6);
+    let z = (camera[2] + distance * bearing.cos()).clamp(camera[2] + 1.0, size[2] - 0.5);
+    let (shape, class) = random_shape(rng, x, z);
+    Object {
+        shape,
+        class,
+        colour: colour(rng),
+        material: None,
+    }
+}
+
+/// A table, cabinet, cylinder or sphere drawn from `rng`, standing on the floor at (`x`,
+/// `z`), with its semantic class.
+fn random_shape(rng: &mut SeededRng, x: f64, z: f64) -> (Shape, i64) {
+    let kind = rng.random_range(0..4);
+    match kind {
+        0 => {
+            // Table: wide, low, flat.
+            let (w, d, h) = (
+                uniform(rng, 0.9, 1.6),
+                uniform(rng, 0.6, 1.0),
+                uniform(rng, 0.65, 0.8),
+            );
+            (
+                Shape::Cuboid {
+                    min: [x - w / 2.0, 0.0, z - d / 2.0],
+                    max: [x + w / 2.0, h, z + d / 2.0],
+                },
+                3,
+            )
+        }
+        1 => {
+            // Cabinet: narrow and tall.
+            let (w, d, h) = (
+                uniform(rng, 0.4, 0.8),
+                uniform(rng, 0.4, 0.6),
+                uniform(rng, 1.3, 2.1),
+            );
+            (
+                Shape::Cuboid {
+                    min: [x - w / 2.0, 0.0, z - d / 2.0],
+                    max: [x + w / 2.0, h, z + d / 2.0],
+                },
+                4,
+            )
+        }
+        2 => (
+            Shape::Cylinder {
+                x,
+                z,
+                radius: uniform(rng, 0.15, 0.35),
+                height: uniform(rng, 0.4, 1.1),
+            },
+            5,
+        ),
+        _ => {
+            let radius = uniform(rng, 0.15, 0.4);
+            (
+                Shape::Sphere {
+                    centre: [x, radius, z],
+                    radius,
+                },
+                6,
+            )
+        }
     }
 }
 

@@ -87,85 +87,12 @@ pub(super) fn decode_png(
     png: &PngImage,
     path: &Path,
 ) -> Result<TargetData> {
-    let (height, width) = (png.height, png.width);
-    let plane = height * width;
     match domain {
-        TaskonomyDomain::Segmentation => {
-            expect(png, path, "a segmentation label map", &[1], 8)?;
-            let mut labels = Vec::with_capacity(plane);
-            for (i, &v) in png.samples.iter().enumerate() {
-                labels.push(match v {
-                    0 => TargetData::IGNORE,
-                    1..=17 => v as i64 - 1,
-                    _ => {
-                        return Err(Error::Dataset(format!(
-                            "{}: value {v} at row {}, column {} is not 0 (uncertain), 1 (background) or 2..17 (COCO classes)",
-                            path.display(),
-                            i / width,
-                            i % width
-                        )));
-                    }
-                });
-            }
-            Ok(TargetData::Labels {
-                labels,
-                height,
-                width,
-            })
-        }
-        TaskonomyDomain::Normals => {
-            expect(png, path, "an 8-bit RGB normal map", &[3, 4], 8)?;
-            let mut data = vec![0.0f32; 3 * plane];
-            let mut valid = vec![true; plane];
-            for i in 0..plane {
-                let mut length = 0.0f32;
-                for c in 0..3 {
-                    let v = png.samples[i * png.channels + c] as f32 / 127.5 - 1.0;
-                    data[c * plane + i] = v;
-                    length += v * v;
-                }
-                valid[i] = length.sqrt() >= TASKONOMY_MIN_NORMAL_LENGTH;
-            }
-            Ok(TargetData::Normals {
-                values: Image::new(data, 3, height, width)?,
-                valid: Some(valid),
-            })
-        }
-        TaskonomyDomain::DepthZbuffer | TaskonomyDomain::DepthEuclidean => {
-            expect(png, path, "a depth map", &[1], 16)?;
-            let scale = (65536.0f64).ln();
-            let values = png
-                .samples
-                .iter()
-                .map(|&v| ((1.0 + v as f64).ln() / scale) as f32)
-                .collect();
-            let valid = png
-                .samples
-                .iter()
-                .map(|&v| v < TASKONOMY_INVALID_DEPTH)
-                .collect();
-            Ok(TargetData::Dense {
-                values: Image::new(values, 1, height, width)?,
-                valid: Some(valid),
-            })
-        }
+        TaskonomyDomain::Segmentation => decode_segmentation(png, path),
+        TaskonomyDomain::Normals => decode_normals(png, path),
+        TaskonomyDomain::DepthZbuffer | TaskonomyDomain::DepthEuclidean => decode_depth(png, path),
         TaskonomyDomain::Keypoints2d | TaskonomyDomain::EdgeTexture => {
-            let (what, range) = if domain == TaskonomyDomain::Keypoints2d {
-                ("a keypoint heatmap", TASKONOMY_KEYPOINTS_RANGE)
-            } else {
-                ("an edge map", TASKONOMY_EDGES_RANGE)
-            };
-            expect(png, path, what, &[1], 16)?;
-            let full = range * 65536.0;
-            let values = png
-                .samples
-                .iter()
-                .map(|&v| (v as f64 / full).min(1.0) as f32)
-                .collect();
-            Ok(TargetData::Dense {
-                values: Image::new(values, 1, height, width)?,
-                valid: None,
-            })
+            decode_heatmap(domain, png, path)
         }
         TaskonomyDomain::ObjectClass | TaskonomyDomain::SceneClass => Err(Error::Dataset(format!(
             "{}: {} soft labels are .npy arrays, not images",
@@ -173,6 +100,97 @@ pub(super) fn decode_png(
             domain.folder()
         ))),
     }
+}
+
+/// The labels of an 8-bit segmentation map: value - 1, [`TargetData::IGNORE`] at 0
+/// (uncertain).
+fn decode_segmentation(png: &PngImage, path: &Path) -> Result<TargetData> {
+    let (height, width) = (png.height, png.width);
+    expect(png, path, "a segmentation label map", &[1], 8)?;
+    let mut labels = Vec::with_capacity(height * width);
+    for (i, &v) in png.samples.iter().enumerate() {
+        labels.push(match v {
+            0 => TargetData::IGNORE,
+            1..=17 => v as i64 - 1,
+            _ => {
+                return Err(Error::Dataset(format!(
+                    "{}: value {v} at row {}, column {} is not 0 (uncertain), 1 (background) or 2..17 (COCO classes)",
+                    path.display(),
+                    i / width,
+                    i % width
+                )));
+            }
+        });
+    }
+    Ok(TargetData::Labels {
+        labels,
+        height,
+        width,
+    })
+}
+
+/// The unit normals of an 8-bit 127.5-centred normal map, masked where they decode shorter
+/// than [`TASKONOMY_MIN_NORMAL_LENGTH`].
+fn decode_normals(png: &PngImage, path: &Path) -> Result<TargetData> {
+    let (height, width) = (png.height, png.width);
+    let plane = height * width;
+    expect(png, path, "an 8-bit RGB normal map", &[3, 4], 8)?;
+    let mut data = vec![0.0f32; 3 * plane];
+    let mut valid = vec![true; plane];
+    for i in 0..plane {
+        let mut length = 0.0f32;
+        for c in 0..3 {
+            let v = png.samples[i * png.channels + c] as f32 / 127.5 - 1.0;
+            data[c * plane + i] = v;
+            length += v * v;
+        }
+        valid[i] = length.sqrt() >= TASKONOMY_MIN_NORMAL_LENGTH;
+    }
+    Ok(TargetData::Normals {
+        values: Image::new(data, 3, height, width)?,
+        valid: Some(valid),
+    })
+}
+
+/// The log-scaled depth of a 16-bit depth map, masked from [`TASKONOMY_INVALID_DEPTH`] on.
+fn decode_depth(png: &PngImage, path: &Path) -> Result<TargetData> {
+    expect(png, path, "a depth map", &[1], 16)?;
+    let scale = (65536.0f64).ln();
+    let values = png
+        .samples
+        .iter()
+        .map(|&v| ((1.0 + v as f64).ln() / scale) as f32)
+        .collect();
+    let valid = png
+        .samples
+        .iter()
+        .map(|&v| v < TASKONOMY_INVALID_DEPTH)
+        .collect();
+    Ok(TargetData::Dense {
+        values: Image::new(values, 1, png.height, png.width)?,
+        valid: Some(valid),
+    })
+}
+
+/// The values of a 16-bit keypoint heatmap or edge map, its domain's range mapped to [0, 1]
+/// (values above it clipped to 1).
+fn decode_heatmap(domain: TaskonomyDomain, png: &PngImage, path: &Path) -> Result<TargetData> {
+    let (what, range) = if domain == TaskonomyDomain::Keypoints2d {
+        ("a keypoint heatmap", TASKONOMY_KEYPOINTS_RANGE)
+    } else {
+        ("an edge map", TASKONOMY_EDGES_RANGE)
+    };
+    expect(png, path, what, &[1], 16)?;
+    let full = range * 65536.0;
+    let values = png
+        .samples
+        .iter()
+        .map(|&v| (v as f64 / full).min(1.0) as f32)
+        .collect();
+    Ok(TargetData::Dense {
+        values: Image::new(values, 1, png.height, png.width)?,
+        valid: None,
+    })
 }
 
 /// Normalises the soft labels of a classification domain (non-positive and non-finite

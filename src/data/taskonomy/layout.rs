@@ -319,107 +319,152 @@ fn list(folder: &Path) -> Result<HashSet<OsString>> {
 /// Lists the usable views of the configured split and reports every building.
 pub(super) fn scan(config: &TaskonomyConfig) -> Result<(Vec<View>, TaskonomyReport)> {
     let buildings = read_building_split(&config.split_file, config.split)?;
-    let root = &config.root;
     let mut views = Vec::new();
     let mut reports = Vec::new();
     for building in &buildings {
-        let rgb_name = [(TaskonomyNaming::Omnidata, "rgb")];
-        let (rgb, _, level) =
-            find(root, building, &rgb_name, &BuildingLevel::ALL).ok_or_else(|| {
-                let tried: Vec<String> = BuildingLevel::ALL
-                    .iter()
-                    .filter_map(|l| l.folder(root, building, "rgb"))
-                    .map(|p| p.display().to_string())
-                    .collect();
-                Error::Dataset(format!(
-                    "Taskonomy: no rgb folder for building {building:?} (tried {}; without a \
-                     building level the root folder itself must be named {building:?})",
-                    tried.join(", ")
-                ))
-            })?;
-        // The rgb folder's level first: a building is normally laid out one way throughout.
-        let mut levels = vec![level];
-        levels.extend(BuildingLevel::ALL.iter().filter(|&&l| l != level));
-        let folders: Vec<Option<DomainFolder>> = config
-            .targets
-            .iter()
-            .map(|&domain| {
-                let names: Vec<(TaskonomyNaming, &str)> = TaskonomyNaming::ALL
-                    .iter()
-                    .map(|&n| (n, domain.folder_in(n)))
-                    .collect();
-                find(root, building, &names, &levels).map(|(path, naming, level)| DomainFolder {
-                    domain: Some(domain),
-                    naming,
-                    level,
-                    path,
-                })
-            })
-            .collect();
-        let listings: Vec<Option<HashSet<OsString>>> = folders
-            .iter()
-            .map(|f| f.as_ref().map(|f| list(&f.path)).transpose())
-            .collect::<Result<_>>()?;
-        let names: BTreeSet<ViewName> = list(&rgb)?
-            .iter()
-            .filter_map(|n| ViewName::parse(&n.to_string_lossy()))
-            .filter(|n| n.domain == "rgb")
-            .collect();
-        let mut usable = 0;
-        let mut skipped: Vec<SkippedViews> = Vec::new();
-        'views: for name in names {
-            let mut targets = Vec::with_capacity(config.targets.len());
-            for ((&domain, folder), listing) in config.targets.iter().zip(&folders).zip(&listings) {
-                let found = folder.as_ref().zip(listing.as_ref()).and_then(|(f, l)| {
-                    domain
-                        .file_names(f.naming, &name)
-                        .into_iter()
-                        .find(|n| l.contains(std::ffi::OsStr::new(n)))
-                        .map(|n| f.path.join(n))
-                });
-                match found {
-                    Some(path) => targets.push(path),
-                    None => {
-                        let folder = folder.as_ref().map(|f| f.path.clone());
-                        match skipped
-                            .iter_mut()
-                            .find(|s| s.domain == domain && s.folder == folder)
-                        {
-                            Some(s) => s.views += 1,
-                            None => skipped.push(SkippedViews {
-                                domain,
-                                folder,
-                                views: 1,
-                            }),
-                        }
-                        continue 'views;
-                    }
-                }
-            }
-            usable += 1;
-            views.push(View {
-                image: rgb.join(name.with_domain("rgb", &name.extension)),
-                targets,
-            });
-        }
-        reports.push(BuildingReport {
-            building: building.clone(),
-            rgb: DomainFolder {
-                domain: None,
-                naming: TaskonomyNaming::Omnidata,
-                level,
-                path: rgb,
-            },
-            targets: folders,
-            views: usable,
-            skipped,
-        });
+        reports.push(scan_building(config, building, &mut views)?);
     }
     let report = TaskonomyReport {
-        root: root.clone(),
+        root: config.root.clone(),
         split_file: config.split_file.clone(),
         split: config.split,
         buildings: reports,
     };
     Ok((views, report))
+}
+
+/// Appends the usable views of `building` to `views` and reports what was found for it.
+fn scan_building(
+    config: &TaskonomyConfig,
+    building: &str,
+    views: &mut Vec<View>,
+) -> Result<BuildingReport> {
+    let (rgb, level) = find_rgb(&config.root, building)?;
+    let folders = find_target_folders(config, building, level);
+    let listings: Vec<Option<HashSet<OsString>>> = folders
+        .iter()
+        .map(|f| f.as_ref().map(|f| list(&f.path)).transpose())
+        .collect::<Result<_>>()?;
+    let names: BTreeSet<ViewName> = list(&rgb)?
+        .iter()
+        .filter_map(|n| ViewName::parse(&n.to_string_lossy()))
+        .filter(|n| n.domain == "rgb")
+        .collect();
+    let mut usable = 0;
+    let mut skipped: Vec<SkippedViews> = Vec::new();
+    for name in names {
+        match view_targets(&config.targets, &folders, &listings, &name) {
+            Ok(targets) => {
+                usable += 1;
+                views.push(View {
+                    image: rgb.join(name.with_domain("rgb", &name.extension)),
+                    targets,
+                });
+            }
+            Err(missing) => count_skipped(&mut skipped, missing),
+        }
+    }
+    Ok(BuildingReport {
+        building: building.to_string(),
+        rgb: DomainFolder {
+            domain: None,
+            naming: TaskonomyNaming::Omnidata,
+            level,
+            path: rgb,
+        },
+        targets: folders,
+        views: usable,
+        skipped,
+    })
+}
+
+/// The `rgb` folder of `building` and the level it was found at.
+fn find_rgb(root: &Path, building: &str) -> Result<(PathBuf, BuildingLevel)> {
+    let rgb_name = [(TaskonomyNaming::Omnidata, "rgb")];
+    let (rgb, _, level) =
+        find(root, building, &rgb_name, &BuildingLevel::ALL).ok_or_else(|| {
+            let tried: Vec<String> = BuildingLevel::ALL
+                .iter()
+                .filter_map(|l| l.folder(root, building, "rgb"))
+                .map(|p| p.display().to_string())
+                .collect();
+            Error::Dataset(format!(
+                "Taskonomy: no rgb folder for building {building:?} (tried {}; without a \
+                 building level the root folder itself must be named {building:?})",
+                tried.join(", ")
+            ))
+        })?;
+    Ok((rgb, level))
+}
+
+/// The folder of each requested domain of `building` (`None`: not found), in either naming,
+/// trying the `rgb` folder's `level` first.
+fn find_target_folders(
+    config: &TaskonomyConfig,
+    building: &str,
+    level: BuildingLevel,
+) -> Vec<Option<DomainFolder>> {
+    // The rgb folder's level first: a building is normally laid out one way throughout.
+    let mut levels = vec![level];
+    levels.extend(BuildingLevel::ALL.iter().filter(|&&l| l != level));
+    config
+        .targets
+        .iter()
+        .map(|&domain| {
+            let names: Vec<(TaskonomyNaming, &str)> = TaskonomyNaming::ALL
+                .iter()
+                .map(|&n| (n, domain.folder_in(n)))
+                .collect();
+            find(&config.root, building, &names, &levels).map(|(path, naming, level)| {
+                DomainFolder {
+                    domain: Some(domain),
+                    naming,
+                    level,
+                    path,
+                }
+            })
+        })
+        .collect()
+}
+
+/// The file of every requested domain for view `name`, in target order, or the first domain
+/// it lacks (as one skipped view).
+fn view_targets(
+    targets: &[TaskonomyDomain],
+    folders: &[Option<DomainFolder>],
+    listings: &[Option<HashSet<OsString>>],
+    name: &ViewName,
+) -> std::result::Result<Vec<PathBuf>, SkippedViews> {
+    let mut files = Vec::with_capacity(targets.len());
+    for ((&domain, folder), listing) in targets.iter().zip(folders).zip(listings) {
+        let found = folder.as_ref().zip(listing.as_ref()).and_then(|(f, l)| {
+            domain
+                .file_names(f.naming, name)
+                .into_iter()
+                .find(|n| l.contains(std::ffi::OsStr::new(n)))
+                .map(|n| f.path.join(n))
+        });
+        match found {
+            Some(path) => files.push(path),
+            None => {
+                return Err(SkippedViews {
+                    domain,
+                    folder: folder.as_ref().map(|f| f.path.clone()),
+                    views: 1,
+                });
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Counts `missing` in `skipped`, with the views skipped for the same domain and folder.
+fn count_skipped(skipped: &mut Vec<SkippedViews>, missing: SkippedViews) {
+    match skipped
+        .iter_mut()
+        .find(|s| s.domain == missing.domain && s.folder == missing.folder)
+    {
+        Some(s) => s.views += missing.views,
+        None => skipped.push(missing),
+    }
 }

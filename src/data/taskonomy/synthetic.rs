@@ -10,7 +10,7 @@ use super::decode::{TASKONOMY_EDGES_RANGE, TASKONOMY_KEYPOINTS_RANGE, TASKONOMY_
 use super::layout::root_name;
 use super::names::ViewName;
 use super::{BuildingLevel, TaskonomyDomain, TaskonomyNaming, TaskonomySplit};
-use crate::data::{SceneConfig, SyntheticScenes, corner_map, edge_map};
+use crate::data::{SceneConfig, SceneRender, SyntheticScenes, corner_map, edge_map};
 use crate::{Error, Result};
 
 /// What [`write_synthetic_taskonomy`] writes.
@@ -121,119 +121,173 @@ pub fn write_synthetic_taskonomy(config: &SyntheticTaskonomy) -> Result<PathBuf>
     Ok(split_file)
 }
 
+/// Writes every view of one building, each domain in its folder.
 fn write_building(
     config: &SyntheticTaskonomy,
     building: &str,
     scenes: &SyntheticScenes,
 ) -> Result<()> {
-    let s = config.size;
-    let plane = s * s;
-    let folder = |name: &str| -> Result<PathBuf> {
-        let dir = config
-            .level
-            .folder(&config.root, building, name)
-            .expect("the building is the root's name at level None");
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        Ok(dir)
-    };
-    let domain_folder = |d: TaskonomyDomain| folder(d.folder_in(config.naming));
-    let rgb_dir = folder("rgb")?;
-    let seg_dir = domain_folder(TaskonomyDomain::Segmentation)?;
-    let normal_dir = domain_folder(TaskonomyDomain::Normals)?;
-    let depth_dir = domain_folder(TaskonomyDomain::DepthZbuffer)?;
-    let distance_dir = domain_folder(TaskonomyDomain::DepthEuclidean)?;
-    let keypoint_dir = domain_folder(TaskonomyDomain::Keypoints2d)?;
-    let edge_dir = domain_folder(TaskonomyDomain::EdgeTexture)?;
+    let folders = BuildingFolders::create(config, building)?;
     for i in 0..config.views {
-        let r = scenes.render(i);
-        let name = ViewName {
-            point: (i / 3).to_string(),
-            view: (i % 3).to_string(),
-            domain: "rgb".into(),
-            extension: "png".into(),
-        };
-        let file = |d: TaskonomyDomain| d.file_names(config.naming, &name).remove(0);
-        let rgb: Vec<u16> = (0..plane)
-            .flat_map(|p| (0..3).map(move |c| (c, p)))
-            .map(|(c, p)| (r.image.data[c * plane + p].clamp(0.0, 1.0) * 255.0).round() as u16)
-            .collect();
-        write_png(&rgb_dir.join(name.with_domain("rgb", "png")), s, 3, 8, &rgb)?;
-        if config.drop_segmentation_every == 0 || (i + 1) % config.drop_segmentation_every != 0 {
-            let seg: Vec<u16> = (0..plane)
-                .map(|p| {
-                    if r.depth_valid[p] {
-                        r.labels[p] as u16 + 1
-                    } else {
-                        0
-                    }
-                })
-                .collect();
-            let path = seg_dir.join(file(TaskonomyDomain::Segmentation));
-            write_png(&path, s, 1, 8, &seg)?;
-        }
-        let normals: Vec<u16> = (0..plane)
-            .flat_map(|p| {
-                let valid = r.normals_valid[p];
-                (0..3).map(move |c| (p, c, valid))
-            })
-            .map(|(p, c, valid)| {
-                if valid {
-                    ((r.normals.data[c * plane + p] as f64 + 1.0) * 127.5)
-                        .round()
-                        .clamp(0.0, 255.0) as u16
-                } else {
-                    TASKONOMY_NORMAL_HOLE[c] as u16
-                }
-            })
-            .collect();
-        let path = normal_dir.join(file(TaskonomyDomain::Normals));
-        write_png(&path, s, 3, 8, &normals)?;
-        let k = &r.intrinsics;
-        let encode = |metres: f64| (metres * 512.0).round().clamp(0.0, 64499.0) as u16;
-        let (mut depth, mut distance) = (vec![65535u16; plane], vec![65535u16; plane]);
-        for p in 0..plane {
-            if r.depth_valid[p] {
-                let z = r.depth[p] as f64;
-                let (x, y) = ((p % s) as f64, (p / s) as f64);
-                let ray = 1.0 + ((x - k.cx) / k.fx).powi(2) + ((y - k.cy) / k.fy).powi(2);
-                depth[p] = encode(z);
-                distance[p] = encode(z * ray.sqrt());
-            }
-        }
-        write_png(
-            &depth_dir.join(file(TaskonomyDomain::DepthZbuffer)),
-            s,
-            1,
-            16,
-            &depth,
-        )?;
-        let path = distance_dir.join(file(TaskonomyDomain::DepthEuclidean));
-        write_png(&path, s, 1, 16, &distance)?;
-        let scaled = |values: Vec<f32>, range: f64| -> Vec<u16> {
-            values
-                .iter()
-                .map(|&v| (v.clamp(0.0, 1.0) as f64 * range * 65536.0).round() as u16)
-                .collect()
-        };
-        let keypoints = scaled(corner_map(&r.instances, s, s), TASKONOMY_KEYPOINTS_RANGE);
-        let path = keypoint_dir.join(file(TaskonomyDomain::Keypoints2d));
-        write_png(&path, s, 1, 16, &keypoints)?;
-        let edges = scaled(
-            soft_edges(&edge_map(&r.instances, s, s), s),
-            TASKONOMY_EDGES_RANGE,
-        );
-        write_png(
-            &edge_dir.join(file(TaskonomyDomain::EdgeTexture)),
-            s,
-            1,
-            16,
-            &edges,
-        )?;
+        write_view(config, &folders, i, &scenes.render(i))?;
     }
     Ok(())
+}
+
+/// The folders of one building's domains.
+struct BuildingFolders {
+    rgb: PathBuf,
+    segmentation: PathBuf,
+    normals: PathBuf,
+    depth: PathBuf,
+    distance: PathBuf,
+    keypoints: PathBuf,
+    edges: PathBuf,
+}
+
+impl BuildingFolders {
+    /// Creates the folders of `building` in the configured naming and at its level.
+    fn create(config: &SyntheticTaskonomy, building: &str) -> Result<Self> {
+        let folder = |name: &str| -> Result<PathBuf> {
+            let dir = config
+                .level
+                .folder(&config.root, building, name)
+                .expect("the building is the root's name at level None");
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            Ok(dir)
+        };
+        let domain_folder = |d: TaskonomyDomain| folder(d.folder_in(config.naming));
+        Ok(Self {
+            rgb: folder("rgb")?,
+            segmentation: domain_folder(TaskonomyDomain::Segmentation)?,
+            normals: domain_folder(TaskonomyDomain::Normals)?,
+            depth: domain_folder(TaskonomyDomain::DepthZbuffer)?,
+            distance: domain_folder(TaskonomyDomain::DepthEuclidean)?,
+            keypoints: domain_folder(TaskonomyDomain::Keypoints2d)?,
+            edges: domain_folder(TaskonomyDomain::EdgeTexture)?,
+        })
+    }
+}
+
+/// Writes view `i` (`point_{i / 3}_view_{i % 3}`), rendered as `render`, in every domain
+/// (its segmentation unless dropped).
+fn write_view(
+    config: &SyntheticTaskonomy,
+    folders: &BuildingFolders,
+    i: usize,
+    render: &SceneRender,
+) -> Result<()> {
+    let size = config.size;
+    let name = ViewName {
+        point: (i / 3).to_string(),
+        view: (i % 3).to_string(),
+        domain: "rgb".into(),
+        extension: "png".into(),
+    };
+    let file = |d: TaskonomyDomain| d.file_names(config.naming, &name).remove(0);
+    let path = folders.rgb.join(name.with_domain("rgb", "png"));
+    write_png(&path, size, 3, 8, &rgb_samples(render, size))?;
+    if config.drop_segmentation_every == 0
+        || !(i + 1).is_multiple_of(config.drop_segmentation_every)
+    {
+        let path = folders
+            .segmentation
+            .join(file(TaskonomyDomain::Segmentation));
+        write_png(&path, size, 1, 8, &segmentation_samples(render, size))?;
+    }
+    let path = folders.normals.join(file(TaskonomyDomain::Normals));
+    write_png(&path, size, 3, 8, &normal_samples(render, size))?;
+    let (depth, distance) = depth_samples(render, size);
+    let path = folders.depth.join(file(TaskonomyDomain::DepthZbuffer));
+    write_png(&path, size, 1, 16, &depth)?;
+    let path = folders.distance.join(file(TaskonomyDomain::DepthEuclidean));
+    write_png(&path, size, 1, 16, &distance)?;
+    let keypoints = heatmap_samples(
+        corner_map(&render.instances, size, size),
+        TASKONOMY_KEYPOINTS_RANGE,
+    );
+    let path = folders.keypoints.join(file(TaskonomyDomain::Keypoints2d));
+    write_png(&path, size, 1, 16, &keypoints)?;
+    let edges = heatmap_samples(
+        soft_edges(&edge_map(&render.instances, size, size), size),
+        TASKONOMY_EDGES_RANGE,
+    );
+    let path = folders.edges.join(file(TaskonomyDomain::EdgeTexture));
+    write_png(&path, size, 1, 16, &edges)
+}
+
+/// The 8-bit interleaved RGB samples of a render of `size` x `size` pixels.
+fn rgb_samples(render: &SceneRender, size: usize) -> Vec<u16> {
+    let plane = size * size;
+    (0..plane)
+        .flat_map(|p| (0..3).map(move |c| (c, p)))
+        .map(|(c, p)| (render.image.data[c * plane + p].clamp(0.0, 1.0) * 255.0).round() as u16)
+        .collect()
+}
+
+/// The segmentation samples of a render of `size` x `size` pixels: class + 1, 0 (uncertain)
+/// at depth holes.
+fn segmentation_samples(render: &SceneRender, size: usize) -> Vec<u16> {
+    (0..size * size)
+        .map(|p| {
+            if render.depth_valid[p] {
+                render.labels[p] as u16 + 1
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// The 8-bit interleaved normal samples of a render of `size` x `size` pixels,
+/// 127.5-centred, [`TASKONOMY_NORMAL_HOLE`] where the normal is invalid.
+fn normal_samples(render: &SceneRender, size: usize) -> Vec<u16> {
+    let plane = size * size;
+    (0..plane)
+        .flat_map(|p| {
+            let valid = render.normals_valid[p];
+            (0..3).map(move |c| (p, c, valid))
+        })
+        .map(|(p, c, valid)| {
+            if valid {
+                ((render.normals.data[c * plane + p] as f64 + 1.0) * 127.5)
+                    .round()
+                    .clamp(0.0, 255.0) as u16
+            } else {
+                TASKONOMY_NORMAL_HOLE[c] as u16
+            }
+        })
+        .collect()
+}
+
+/// The 16-bit z-buffer depth and euclidean distance samples (1/512 m, holes 65535) of a
+/// render of `size` x `size` pixels.
+fn depth_samples(render: &SceneRender, size: usize) -> (Vec<u16>, Vec<u16>) {
+    let plane = size * size;
+    let k = &render.intrinsics;
+    let encode = |metres: f64| (metres * 512.0).round().clamp(0.0, 64499.0) as u16;
+    let (mut depth, mut distance) = (vec![65535u16; plane], vec![65535u16; plane]);
+    for p in 0..plane {
+        if render.depth_valid[p] {
+            let z = render.depth[p] as f64;
+            let (x, y) = ((p % size) as f64, (p / size) as f64);
+            let ray = 1.0 + ((x - k.cx) / k.fx).powi(2) + ((y - k.cy) / k.fy).powi(2);
+            depth[p] = encode(z);
+            distance[p] = encode(z * ray.sqrt());
+        }
+    }
+    (depth, distance)
+}
+
+/// The 16-bit samples of a heatmap, clipped to [0, 1], stored over `range` of 2^16.
+fn heatmap_samples(values: Vec<f32>, range: f64) -> Vec<u16> {
+    values
+        .iter()
+        .map(|&v| (v.clamp(0.0, 1.0) as f64 * range * 65536.0).round() as u16)
+        .collect()
 }
 
 /// Texture edges are soft (an edge detector's blurred response, not a binary map): the

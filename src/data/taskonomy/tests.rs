@@ -65,9 +65,11 @@ fn write_view(root: &Path, building: &str, point: u32) {
     write_npy(&path, "<f4", false, &[365], &bytes);
 }
 
-#[test]
-fn reads_every_encoding_and_the_building_split() {
-    let root = temp("read");
+/// Writes a tiny omnidata copy under `temp(name)`: allensville (train) with points 7 and 8
+/// (8 lacking its keypoints), beechwood (val) with point 1. Returns the root and the train
+/// split's config of segmentation, normals, z-buffer depth, keypoints and scene classes.
+fn tiny_copy(name: &str) -> (PathBuf, TaskonomyConfig) {
+    let root = temp(name);
     write_view(&root, "allensville", 7);
     write_view(&root, "allensville", 8);
     write_view(&root, "beechwood", 1);
@@ -96,7 +98,13 @@ fn reads_every_encoding_and_the_building_split() {
             TaskonomySplit::Train,
         )
     };
-    let data = Taskonomy::open(config.clone()).unwrap();
+    (root, config)
+}
+
+#[test]
+fn a_view_lacking_a_target_is_skipped_and_reported() {
+    let (root, config) = tiny_copy("read-skipped");
+    let data = Taskonomy::open(config).unwrap();
     assert_eq!((data.len(), data.skipped()), (1, 1));
     let building = &data.report().buildings[0];
     assert_eq!(building.naming(), Some(TaskonomyNaming::Omnidata));
@@ -109,6 +117,13 @@ fn reads_every_encoding_and_the_building_split() {
             && text.contains("keypoints2d"),
         "{text}"
     );
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn reads_every_encoding_and_the_building_split() {
+    let (root, config) = tiny_copy("read");
+    let data = Taskonomy::open(config).unwrap();
     let s = data.sample(0).unwrap();
     assert_eq!(s.image.shape(), [3, 4, 4]);
     assert!((s.image.data[1] - 16.0 / 255.0).abs() < 1e-6);
@@ -146,11 +161,17 @@ fn reads_every_encoding_and_the_building_split() {
         TargetData::SoftLabels(p) => assert_eq!((p[3], p[9]), (0.75, 0.25)),
         other => panic!("{other:?}"),
     }
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn the_val_split_resized_keeps_targets_and_masks_aligned() {
+    let (root, config) = tiny_copy("read-val");
     // The val split holds beechwood; resizing to 8 x 8 keeps targets and masks aligned.
     let val = Taskonomy::open(TaskonomyConfig {
         split: TaskonomySplit::Val,
         size: Some(8),
-        ..config.clone()
+        ..config
     })
     .unwrap();
     let s = val.sample(0).unwrap();
