@@ -365,6 +365,7 @@ def normals_loss(pred, normals, valid):
     dot = (pred * normals).sum(1)
     norm = lambda t: t.square().sum(1).clamp_min(NORMAL_EPS * NORMAL_EPS).sqrt()  # noqa: E731
     cosine = dot / (norm(pred) * norm(normals))
+    valid = valid[:, 0]  # [B, 1, H, W] -> [B, H, W], the cosine's shape (no broadcast to [B, B, H, W])
     count = valid.sum().clamp_min(1.0)
     return 1.0 - (cosine * valid).sum() / count
 

@@ -9,12 +9,18 @@
 //! cargo bench --bench search_iteration -- --batch 1    # how much of an iteration is overhead
 //! cargo bench --bench search_iteration -- --all-edges  # a training step of "all edges on"
 //! cargo bench --bench search_iteration -- --tasks seg,normal --size 36x48 --train 600  # the older job
+//! cargo bench --bench search_iteration -- --describe   # the network's counts, for benches/pytorch_small.py
 //! ```
 //!
 //! Prints one line of JSON: the median and mean seconds of an iteration (the first
 //! `--warmup` iterations left out) and the total. With `--fingerprint FILE` it also writes
 //! every iteration's losses and the final logits as raw bits, and the FNV-1a hash of every
 //! saved tensor: two builds that compute the same search bit for bit write the same file.
+//! With `--describe` it times nothing and prints one JSON line about the supernet instead:
+//! its edges (in the space's order), the nodes with a fusion, the parameters and MACs per
+//! image of every branch, head and fusion (`src/cost/`), burn's `num_params`, and the median
+//! seconds the data take to draw one iteration's two batches (not part of the PyTorch
+//! twin's timing). `benches/pytorch_small.py --check-describe FILE` compares it with the twin.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -48,6 +54,10 @@ struct Options {
     /// optimiser) instead of a search iteration.
     #[arg(long)]
     all_edges: bool,
+    /// Print the supernet's edges, parameter counts and MACs per image as one JSON line and
+    /// exit (nothing is timed but drawing the data).
+    #[arg(long)]
+    describe: bool,
     /// Write the search's bit-level fingerprint here.
     #[arg(long)]
     fingerprint: Option<std::path::PathBuf>,
@@ -100,6 +110,10 @@ fn main() {
         &device,
     )
     .unwrap();
+    if options.describe {
+        describe(&options, &net, [height, width], train.as_ref(), &config);
+        return;
+    }
 
     let mut times = Vec::new();
     let start = Instant::now();
@@ -198,6 +212,82 @@ fn report(options: &Options, times: &[f64], total: f64) {
         "median_s": round(median, 5),
         "mean_s": round(mean, 5),
         "total_s": round(total, 3),
+    });
+    println!("{line}");
+}
+
+/// Prints the `--describe` JSON line: what the supernet is made of, as the cost module and
+/// burn count it, and how long drawing one iteration's data (a search and a train batch,
+/// augmented as configured) takes.
+fn describe(
+    options: &Options,
+    net: &Supernet<SmallCnn>,
+    input: [usize; 2],
+    data: &dyn MultiTaskDataset,
+    config: &SearchConfig,
+) {
+    let space = net.space();
+    let cost = net.cost(input).unwrap();
+    let edges: Vec<[usize; 4]> = (space.edges().iter())
+        .map(|e| [e.target.task, e.target.layer, e.source.task, e.source.layer])
+        .collect();
+    let fusion_nodes: Vec<[usize; 2]> = (cost.fusions.iter())
+        .map(|f| [f.node.task, f.node.layer])
+        .collect();
+    let branch_costs: Vec<_> = net
+        .branches
+        .iter()
+        .map(|b| b.cost(input).unwrap())
+        .collect();
+    let node_sizes: Vec<Vec<[usize; 2]>> = (branch_costs.iter())
+        .map(|b| b.layers.iter().map(|l| l.size).collect())
+        .collect();
+    let pick = |costs: &[Option<mtl_nas::cost::Cost>], macs: bool| -> Vec<u64> {
+        (costs.iter())
+            .map(|c| c.map_or(0, |c| if macs { c.macs } else { c.params }))
+            .collect()
+    };
+    let device = net.architecture.logits.device();
+    let mut rng = SeededRng::new(config.seed);
+    let mut draws = Vec::new();
+    for round in 0..12 {
+        let start = Instant::now();
+        for half in 0..2 {
+            let first = (round * 2 + half) * options.batch % data.len();
+            let indices: Vec<usize> = (0..options.batch)
+                .map(|i| (first + i) % data.len())
+                .collect();
+            data.batch(&indices, Some((&config.augmentation, &mut rng)), &device)
+                .unwrap();
+        }
+        draws.push(start.elapsed().as_secs_f64());
+    }
+    let warm = &mut draws[2..];
+    warm.sort_by(f64::total_cmp);
+    let total = cost.total();
+    let line = serde_json::json!({
+        "run": "describe",
+        "framework": "mtl-nas",
+        "tasks": space.tasks(),
+        "size": options.size,
+        "batch": options.batch,
+        "edges": space.num_edges(),
+        "fusions": cost.fusions.len(),
+        "edge_list": edges,
+        "fusion_nodes": fusion_nodes,
+        "node_sizes": node_sizes,
+        "branch_params": pick(&cost.branches, false),
+        "branch_macs": pick(&cost.branches, true),
+        "head_params": pick(&cost.heads, false),
+        "head_macs": pick(&cost.heads, true),
+        "fusion_params": cost.fusions.iter().map(|f| f.cost.params).collect::<Vec<_>>(),
+        "fusion_macs": cost.fusions.iter().map(|f| f.cost.macs).collect::<Vec<_>>(),
+        "resize_macs": cost.resize_macs(),
+        "total_params": total.params,
+        "total_macs": total.macs,
+        "logits": net.architecture.num_edges(),
+        "burn_num_params": net.num_params(),
+        "data_s": warm[warm.len() / 2],
     });
     println!("{line}");
 }
