@@ -25,7 +25,6 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use mtl_nas::data::SceneTarget;
 use mtl_nas::experiment::{Experiment, ExperimentData};
 use mtl_nas::prelude::*;
 
@@ -69,23 +68,9 @@ struct Options {
 fn main() {
     let options = <Options as clap::Parser>::parse();
     let device = Device::flex().autodiff();
-    let (height, width) = options
-        .size
-        .split_once('x')
-        .and_then(|(h, w)| Some((h.parse().ok()?, w.parse().ok()?)))
-        .expect("--size HEIGHTxWIDTH");
-    let targets = (options.tasks.iter())
-        .map(|t| SceneTarget::from_task_name(t))
-        .collect::<mtl_nas::Result<Vec<_>>>()
-        .expect("--tasks");
+    let data = ExperimentData::scenes(options.train, 200, &options.size, &options.tasks);
     let experiment = Experiment {
-        data: ExperimentData::Scenes {
-            train: options.train,
-            test: 200,
-            height,
-            width,
-            targets,
-        },
+        data: data.unwrap_or_else(|e| panic!("--size or --tasks: {e}")),
         ..Experiment::two_tasks()
     };
     let config = SearchConfig {
@@ -111,7 +96,9 @@ fn main() {
     )
     .unwrap();
     if options.describe {
-        describe(&options, &net, [height, width], train.as_ref(), &config);
+        let image = train.sample(0).unwrap().image;
+        let input = [image.height, image.width];
+        describe(&options, &net, input, train.as_ref(), &config);
         return;
     }
 

@@ -101,37 +101,17 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         );
         return Ok(());
     }
-    let (height, width) = args
-        .size
-        .split_once('x')
-        .and_then(|(h, w)| Some((h.parse().ok()?, w.parse().ok()?)))
-        .ok_or_else(|| mtl_nas::Error::InvalidConfig {
-            field: "--size".into(),
-            reason: format!("expected HEIGHTxWIDTH such as 36x48, got {}", args.size),
-        })?;
-    let targets = args
-        .tasks
-        .iter()
-        .map(|t| SceneTarget::from_task_name(t))
-        .collect::<mtl_nas::Result<Vec<_>>>()?;
-    let task_weights: Vec<f64> = targets
-        .iter()
-        .map(|t| {
-            if *t == SceneTarget::Normals {
-                args.normal_weight
-            } else {
-                1.0
-            }
+    let data = ExperimentData::scenes(args.train, args.test, &args.size, &args.tasks)?;
+    let input = data.image_size().unwrap_or([0, 0]);
+    let normals = SceneTarget::Normals.task_name();
+    let task_weights: Vec<f64> = (args.tasks.iter())
+        .map(|t| match t == normals {
+            true => args.normal_weight,
+            false => 1.0,
         })
         .collect();
     let experiment = Experiment {
-        data: ExperimentData::Scenes {
-            train: args.train,
-            test: args.test,
-            height,
-            width,
-            targets,
-        },
+        data,
         settings: RunSettings {
             search: SearchConfig {
                 task_weights,
@@ -149,9 +129,11 @@ fn run(args: Args) -> mtl_nas::Result<()> {
     };
     experiment.validate()?;
     println!(
-        "{} training and {} test scenes of {height} x {width}; tasks {:?}; {} steps per method, {} seed(s)",
+        "{} training and {} test scenes of {} x {}; tasks {:?}; {} steps per method, {} seed(s)",
         args.train,
         args.test,
+        input[0],
+        input[1],
         experiment.task_names(),
         args.steps,
         args.seeds
@@ -159,7 +141,6 @@ fn run(args: Args) -> mtl_nas::Result<()> {
     let mut progress = Progress::new(args.steps);
     let report = experiment.run(&args.out, &device, |event| progress.observe(event))?;
     progress.finish();
-    let input = [height, width];
     let cost = mtl_nas::cost::NetworkCost::of(
         &report.architecture.space,
         input,

@@ -94,6 +94,49 @@ pub enum ExperimentData {
     },
 }
 
+impl ExperimentData {
+    /// Synthetic scenes of `size` pixels, written `HEIGHTxWIDTH` (e.g. `24x32`), with the
+    /// targets named `tasks` ([`SceneTarget::task_name`], e.g. `seg`, `normal`, `material`),
+    /// as the search example and the benches take them on the command line.
+    ///
+    /// # Errors
+    /// A size that is not `HEIGHTxWIDTH`, or a task name the scenes do not offer.
+    pub fn scenes(
+        train: usize,
+        test: usize,
+        size: &str,
+        tasks: &[impl AsRef<str>],
+    ) -> Result<Self> {
+        let (height, width) = (size.split_once('x'))
+            .and_then(|(h, w)| Some((h.parse().ok()?, w.parse().ok()?)))
+            .ok_or_else(|| {
+                Error::config(
+                    "size",
+                    format!("expected HEIGHTxWIDTH such as 36x48, got {size}"),
+                )
+            })?;
+        let targets = (tasks.iter())
+            .map(|t| SceneTarget::from_task_name(t.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ExperimentData::Scenes {
+            train,
+            test,
+            height,
+            width,
+            targets,
+        })
+    }
+
+    /// The images' `[height, width]` when it is known without reading the data: the
+    /// scenes' size (MultiFashion's and Taskonomy's come from their files).
+    pub fn image_size(&self) -> Option<[usize; 2]> {
+        match self {
+            ExperimentData::Scenes { height, width, .. } => Some([*height, *width]),
+            _ => None,
+        }
+    }
+}
+
 /// A complete experiment: data, branches, search space, search and baselines.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Experiment {
