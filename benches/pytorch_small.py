@@ -101,6 +101,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# The losses, the regulariser and the device sync are the VGG twin's, unchanged.
+from pytorch_reference import entropy, normals_loss, pair_average, segmentation_loss, sync
+
 # --- the crate's constants ---------------------------------------------------------------------
 
 # Experiment::two_tasks().stages: (layers, channels) per stage, stride doubling per stage.
@@ -117,7 +120,6 @@ BN_EPS = 1e-3
 BN_MOMENTUM = 0.05
 HEAD_STD = 0.01
 IGNORE = 255
-NORMAL_EPS = 1e-8
 # SearchConfig::short(steps)
 LR = 0.01
 MOMENTUM = 0.9
@@ -390,36 +392,6 @@ class Supernet(nn.Module):
         }
 
 
-# --- losses and regulariser --------------------------------------------------------------------
-
-
-def segmentation_loss(pred, labels):
-    logits = F.interpolate(pred, size=labels.shape[-2:], mode="bilinear", align_corners=True)
-    return F.cross_entropy(logits, labels, ignore_index=IGNORE)
-
-
-def normals_loss(pred, normals, valid):
-    """`valid`: [batch, height, width] of 0/1."""
-    pred = F.interpolate(pred, size=normals.shape[-2:], mode="bilinear", align_corners=True)
-    dot = (pred * normals).sum(1)
-    norm = lambda t: t.square().sum(1).clamp_min(NORMAL_EPS * NORMAL_EPS).sqrt()  # noqa: E731
-    cosine = dot / (norm(pred) * norm(normals))
-    count = valid.sum().clamp_min(1.0)
-    return 1.0 - (cosine * valid).sum() / count
-
-
-def pair_average(edges):
-    """1 / (pairs * edges of the pair) per edge: mean over task pairs of the mean over edges."""
-    pairs = {}
-    for (t, _, s, _) in edges:
-        pairs[(t, s)] = pairs.get((t, s), 0) + 1
-    return torch.tensor([1.0 / (len(pairs) * pairs[(t, s)]) for (t, _, s, _) in edges])
-
-
-def entropy(logits, average):
-    return ((F.softplus(logits) - logits * torch.sigmoid(logits)) * average).sum()
-
-
 # --- optimisers --------------------------------------------------------------------------------
 
 
@@ -470,14 +442,9 @@ def make_batch(task_names, batch, height, width, device, gen):
             targets.append((labels.to(device),))
         else:
             normals = F.normalize(torch.randn(batch, 3, height, width, generator=gen), dim=1)
-            valid = (torch.rand(batch, height, width, generator=gen) < 0.9).float()
+            valid = (torch.rand(batch, 1, height, width, generator=gen) < 0.9).float()
             targets.append((normals.to(device), valid.to(device)))
     return images.to(device), targets
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 COMPARED = ["tasks", "size", "edges", "fusions", "edge_list", "fusion_nodes", "node_sizes",
