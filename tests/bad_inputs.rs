@@ -99,6 +99,28 @@ fn space(stages: Vec<(usize, usize)>) -> SearchSpace {
     .unwrap()
 }
 
+/// One search step on `data` of a two-task supernet (tasks `a` and `b`, 2 outputs each) on
+/// `device`.
+fn one_search_step(device: &Device, data: &dyn MultiTaskDataset) -> mtl_nas::Result<()> {
+    let net = Supernet::new(
+        &space(vec![(2, 4)]),
+        branches(vec![(2, 4)]),
+        FusionConfig::nddr(1.0, 0.0),
+        0,
+        device,
+    )?;
+    let tasks: Vec<Box<dyn Task>> = ["a", "b"]
+        .iter()
+        .map(|n| Box::new(DenseRegression::new(*n, 2, RegressionLoss::L2)) as Box<dyn Task>)
+        .collect();
+    let config = SearchConfig {
+        steps: 1,
+        batch_size: 2,
+        ..Default::default()
+    };
+    Search::new(config).run(net, &tasks, data).map(|_| ())
+}
+
 fn config_error(config: SearchConfig) -> mtl_nas::Result<()> {
     config.validate(2)
 }
@@ -496,58 +518,18 @@ fn cases() -> Vec<Case> {
             "dataset targets named otherwise than the tasks",
             "do not match the dataset's targets [\"b\", \"a\", \"c\"]",
             Box::new(|_| {
-                let device = Device::flex().autodiff();
-                let net = Supernet::new(
-                    &space(vec![(2, 4)]),
-                    branches(vec![(2, 4)]),
-                    FusionConfig::nddr(1.0, 0.0),
-                    0,
-                    &device,
-                )?;
-                let tasks: Vec<Box<dyn Task>> = ["a", "b"]
-                    .iter()
-                    .map(|n| {
-                        Box::new(DenseRegression::new(*n, 2, RegressionLoss::L2)) as Box<dyn Task>
-                    })
-                    .collect();
                 let data = CrossModalCopy::new(3, 8, 8, 0)
                     .generate()?
                     .with_target_names(["b", "a", "c"]);
-                Search::new(SearchConfig {
-                    steps: 1,
-                    batch_size: 2,
-                    ..Default::default()
-                })
-                .run(net, &tasks, &data)
-                .map(|_| ())
+                one_search_step(&Device::flex().autodiff(), &data)
             }),
         ),
         (
             "search on a device without autodiff",
             "put the supernet on an autodiff device",
             Box::new(|_| {
-                let device = Device::flex();
-                let net = Supernet::new(
-                    &space(vec![(2, 4)]),
-                    branches(vec![(2, 4)]),
-                    FusionConfig::nddr(1.0, 0.0),
-                    0,
-                    &device,
-                )?;
-                let tasks: Vec<Box<dyn Task>> = ["a", "b"]
-                    .iter()
-                    .map(|n| {
-                        Box::new(DenseRegression::new(*n, 2, RegressionLoss::L2)) as Box<dyn Task>
-                    })
-                    .collect();
                 let data = CrossModalCopy::new(3, 8, 8, 0).generate()?;
-                Search::new(SearchConfig {
-                    steps: 1,
-                    batch_size: 2,
-                    ..Default::default()
-                })
-                .run(net, &tasks, &data)
-                .map(|_| ())
+                one_search_step(&Device::flex(), &data)
             }),
         ),
     ]
