@@ -134,36 +134,16 @@ fn random_object(rng: &mut SeededRng, size: V3, camera: V3, yaw: f64) -> Object 
 fn random_shape(rng: &mut SeededRng, x: f64, z: f64) -> (Shape, i64) {
     let kind = rng.random_range(0..4);
     match kind {
-        0 => {
-            // Table: wide, low, flat.
-            let (w, d, h) = (
-                uniform(rng, 0.9, 1.6),
-                uniform(rng, 0.6, 1.0),
-                uniform(rng, 0.65, 0.8),
-            );
-            (
-                Shape::Cuboid {
-                    min: [x - w / 2.0, 0.0, z - d / 2.0],
-                    max: [x + w / 2.0, h, z + d / 2.0],
-                },
-                3,
-            )
-        }
-        1 => {
-            // Cabinet: narrow and tall.
-            let (w, d, h) = (
-                uniform(rng, 0.4, 0.8),
-                uniform(rng, 0.4, 0.6),
-                uniform(rng, 1.3, 2.1),
-            );
-            (
-                Shape::Cuboid {
-                    min: [x - w / 2.0, 0.0, z - d / 2.0],
-                    max: [x + w / 2.0, h, z + d / 2.0],
-                },
-                4,
-            )
-        }
+        // Table: wide, low, flat.
+        0 => (
+            floor_box(rng, x, z, [(0.9, 1.6), (0.6, 1.0), (0.65, 0.8)]),
+            3,
+        ),
+        // Cabinet: narrow and tall.
+        1 => (
+            floor_box(rng, x, z, [(0.4, 0.8), (0.4, 0.6), (1.3, 2.1)]),
+            4,
+        ),
         2 => (
             Shape::Cylinder {
                 x,
@@ -183,6 +163,16 @@ fn random_shape(rng: &mut SeededRng, x: f64, z: f64) -> (Shape, i64) {
                 6,
             )
         }
+    }
+}
+
+/// A box standing on the floor centred at (`x`, `z`), its width, depth and height drawn from
+/// `rng` in that order, each uniform in its `(low, high)` range.
+fn floor_box(rng: &mut SeededRng, x: f64, z: f64, ranges: [(f64, f64); 3]) -> Shape {
+    let [w, d, h] = ranges.map(|(low, high)| uniform(rng, low, high));
+    Shape::Cuboid {
+        min: [x - w / 2.0, 0.0, z - d / 2.0],
+        max: [x + w / 2.0, h, z + d / 2.0],
     }
 }
 
