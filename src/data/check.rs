@@ -32,6 +32,14 @@ pub fn check_targets(data: &dyn MultiTaskDataset, tasks: &[&str]) -> Result<()> 
     }
 }
 
+/// The names of a loader's configured `targets` ([`MultiTaskDataset::target_names`]).
+pub(crate) fn named_targets<T: Copy>(
+    targets: &[T],
+    name: impl Fn(T) -> &'static str,
+) -> Option<Vec<String>> {
+    Some(targets.iter().map(|&t| name(t).to_string()).collect())
+}
+
 /// Decodes every sample of `data` on all cores and checks what a run will read: the file
 /// decodes (shapes, channels, bit depth, value ranges, as the dataset checks them), and the
 /// image and every target value that counts (valid pixels, soft labels) are finite.

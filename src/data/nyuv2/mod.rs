@@ -228,12 +228,7 @@ impl MultiTaskDataset for Nyuv2 {
     }
 
     fn target_names(&self) -> Option<Vec<String>> {
-        let names = self
-            .config
-            .targets
-            .iter()
-            .map(|t| t.task_name().to_string());
-        Some(names.collect())
+        super::check::named_targets(&self.config.targets, Nyuv2Target::task_name)
     }
 }
 

@@ -292,12 +292,7 @@ impl MultiTaskDataset for SyntheticScenes {
     }
 
     fn target_names(&self) -> Option<Vec<String>> {
-        let names = self
-            .config
-            .targets
-            .iter()
-            .map(|t| t.task_name().to_string());
-        Some(names.collect())
+        super::check::named_targets(&self.config.targets, SceneTarget::task_name)
     }
 
     fn sample(&self, index: usize) -> Result<MultiTaskSample> {

@@ -167,19 +167,15 @@ impl BuildingReport {
         if let Some(naming) = self.naming() {
             return naming.describe().to_string();
         }
-        let found: Vec<&DomainFolder> = self
-            .targets
-            .iter()
-            .flatten()
-            .filter(|f| f.domain.is_some_and(TaskonomyDomain::names_differ))
+        let found: Vec<(TaskonomyDomain, &DomainFolder)> = (self.targets.iter().flatten())
+            .filter_map(|f| Some((f.domain.filter(|d| d.names_differ())?, f)))
             .collect();
         if found.is_empty() {
             "the Taskonomy layout (rgb and normal are spelled alike in both namings)".into()
         } else {
             let parts: Vec<String> = found
                 .iter()
-                .map(|f| {
-                    let domain = f.domain.expect("filtered");
+                .map(|(domain, f)| {
                     format!(
                         "{}: {}",
                         domain.folder_in(f.naming),

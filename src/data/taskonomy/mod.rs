@@ -76,7 +76,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Image, MultiTaskDataset, MultiTaskSample, Normalization, TargetData};
+use super::{MultiTaskDataset, MultiTaskSample, Normalization, TargetData};
 use crate::{Error, Result};
 
 pub use decode::{
@@ -383,12 +383,7 @@ impl MultiTaskDataset for Taskonomy {
     }
 
     fn target_names(&self) -> Option<Vec<String>> {
-        let names = self
-            .config
-            .targets
-            .iter()
-            .map(|d| d.task_name().to_string());
-        Some(names.collect())
+        super::check::named_targets(&self.config.targets, TaskonomyDomain::task_name)
     }
 
     /// The view's image and targets, each file checked as stored (channels, bit depth, size
@@ -441,10 +436,14 @@ impl MultiTaskDataset for Taskonomy {
                 )));
             }
         }
-        let (mut image, mut targets): (Image, Vec<TargetData>) = (
-            image.expect("no problem, so decoded"),
-            targets.into_iter().flatten().collect(),
-        );
+        let (Some(mut image), Some(mut targets)) =
+            (image, targets.into_iter().collect::<Option<Vec<_>>>())
+        else {
+            return Err(Error::Dataset(format!(
+                "the view of {} was not decoded, but no problem was reported",
+                view.image.display()
+            )));
+        };
         if let Some(s) = self.config.size {
             image = decode::resize_image(image, s);
             targets = targets

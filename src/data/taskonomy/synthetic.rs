@@ -149,10 +149,12 @@ impl BuildingFolders {
     /// Creates the folders of `building` in the configured naming and at its level.
     fn create(config: &SyntheticTaskonomy, building: &str) -> Result<Self> {
         let folder = |name: &str| -> Result<PathBuf> {
-            let dir = config
-                .level
-                .folder(&config.root, building, name)
-                .expect("the building is the root's name at level None");
+            let dir = (config.level.folder(&config.root, building, name)).ok_or_else(|| {
+                Error::config(
+                    "building",
+                    format!("`{building}` is not the root's name, which a layout without building folders needs"),
+                )
+            })?;
             std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
                 path: dir.clone(),
                 source,
