@@ -102,7 +102,8 @@ fn run(args: Args) -> mtl_nas::Result<()> {
         return Ok(());
     }
     let data = ExperimentData::scenes(args.train, args.test, &args.size, &args.tasks)?;
-    let input = data.image_size().unwrap_or([0, 0]);
+    let input = (data.image_size())
+        .ok_or_else(|| mtl_nas::Error::config("--size", "the scenes' size is not known"))?;
     let normals = SceneTarget::Normals.task_name();
     let task_weights: Vec<f64> = (args.tasks.iter())
         .map(|t| match t == normals {
