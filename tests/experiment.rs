@@ -55,12 +55,13 @@ fn the_pipeline_writes_files_that_parse_back() {
             SEARCHED,
             "single-task",
             "shared trunk",
+            "fusion, no edges",
             "NDDR-CNN",
             "all edges on"
         ]
     );
-    assert_eq!(iterations, 5 * 4);
-    assert_eq!(report.table.rows.len(), 5);
+    assert_eq!(iterations, 6 * 4);
+    assert_eq!(report.table.rows.len(), 6);
     assert_eq!(report.table.row("single-task").unwrap().delta, 0.0);
 
     let saved: Experiment = mtl_nas::io::read_json(&out.join("run.json")).unwrap();
@@ -171,12 +172,12 @@ fn seeds_and_the_cost_aware_row_with_their_costs() {
             }
         })
         .unwrap();
-    // Four baselines and two searches on each of two seeds, then one sweep point.
-    assert_eq!(stages.len(), 2 * 6 + 1, "{stages:?}");
-    assert!(stages[0].ends_with("(seed 0)") && stages[6].ends_with("(seed 1)"));
+    // Five baselines and two searches on each of two seeds, then one sweep point.
+    assert_eq!(stages.len(), 2 * 7 + 1, "{stages:?}");
+    assert!(stages[0].ends_with("(seed 0)") && stages[7].ends_with("(seed 1)"));
     assert_eq!(report.summary.seeds, [0, 1]);
     assert_eq!(report.summary.tables.len(), 2);
-    assert_eq!(report.summary.methods.len(), 6);
+    assert_eq!(report.summary.methods.len(), 7);
     assert_eq!(report.sweep.len(), 1);
     // Different seeds start from different weights: the searched rows differ.
     let searched = |t: usize| &report.summary.tables[t].row(SEARCHED).unwrap().evaluation;
@@ -185,11 +186,14 @@ fn seeds_and_the_cost_aware_row_with_their_costs() {
     // exactly the same-stage edges: on 16 x 20 images each task fuses 4 + 4 channels into 4 at
     // 16 x 20, 6 + 6 into 6 at 8 x 10 and 8 + 8 into 8 at 4 x 5:
     // 2 * (4 * 8 * 320 + 6 * 12 * 80 + 8 * 16 * 20) = 2 * (10240 + 5760 + 2560) = 37120 MACs.
+    // The fusion layers without edges fuse the own feature only:
+    // 2 * (4 * 4 * 320 + 6 * 6 * 80 + 8 * 8 * 20) = 2 * (5120 + 2880 + 1280) = 18560 MACs.
     // The shared trunk runs one branch for two.
     let cost = |m: &str| report.table.row(m).unwrap().cost.unwrap();
     assert_eq!(cost("single-task").fusion_macs, 0);
     assert_eq!(cost("all edges on").fusion_macs, 37_120);
     assert_eq!(cost("NDDR-CNN").fusion_macs, 37_120);
+    assert_eq!(cost("fusion, no edges").fusion_macs, 18_560);
     assert!(cost("all edges on").fusion_macs >= cost(SEARCHED).fusion_macs);
     assert!(cost("shared trunk").total_macs < cost("single-task").total_macs);
     assert!(cost("single-task").complete);

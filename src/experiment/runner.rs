@@ -326,6 +326,17 @@ impl<P: Problem> Shared<'_, P> {
                 baselines::nddr_cnn(branches, &names, fusion, seed, device)?,
                 &mut observe,
             )?,
+            Baseline::NoEdges => supernet(
+                baselines::no_edges(
+                    branches,
+                    &names,
+                    settings.rule.clone(),
+                    fusion,
+                    seed,
+                    device,
+                )?,
+                &mut observe,
+            )?,
             Baseline::AllEdges => supernet(
                 baselines::all_edges(
                     branches,

@@ -1,6 +1,7 @@
 //! The baselines the paper compares against, built from the same branches and fusions:
 //! single-task branches, a shared trunk with task heads, NDDR-CNN (fusion at the end of every
-//! block, no search) and the supernet with every candidate edge always on.
+//! block, no search), the supernet with every candidate edge always on, and its capacity
+//! control: the same fusion nodes with every edge off.
 //!
 //! Every baseline is a [`MultiTaskNetwork`]: train it with [`train`](crate::train::train) and
 //! evaluate it with [`evaluate_network`](crate::search::evaluate_network), exactly as the
@@ -10,7 +11,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::{MultiTaskNetwork, ParameterRoles, Supernet, collect_parameters};
-use crate::arch::{ArchitectureParameters, Connectivity};
+use crate::arch::{Architecture, ArchitectureParameters, Connectivity};
 use crate::branch::TaskBranch;
 use crate::cost::{Cost, CostSummary};
 use crate::fusion::FusionConfig;
@@ -29,13 +30,19 @@ pub enum Baseline {
     NddrCnn,
     /// Every candidate edge of the search space always on ("supernet").
     AllEdges,
+    /// Every fusion node of the search space kept (its 1x1 convolution, batch norm and ReLU
+    /// over the task's own feature) with every edge off: the searched network's extra layers
+    /// without any cross-task feature. Not in the paper; a capacity control that separates
+    /// what sharing adds from what the fusion layers' depth adds.
+    NoEdges,
 }
 
 impl Baseline {
     /// Every baseline, in the order tables list them.
-    pub const ALL: [Baseline; 4] = [
+    pub const ALL: [Baseline; 5] = [
         Baseline::SingleTask,
         Baseline::SharedTrunk,
+        Baseline::NoEdges,
         Baseline::NddrCnn,
         Baseline::AllEdges,
     ];
@@ -47,6 +54,7 @@ impl Baseline {
             Baseline::SharedTrunk => "shared trunk",
             Baseline::NddrCnn => "NDDR-CNN",
             Baseline::AllEdges => "all edges on",
+            Baseline::NoEdges => "fusion, no edges",
         }
     }
 }
@@ -153,6 +161,27 @@ pub fn all_edges<B: TaskBranch>(
     Ok(with_all_edges_on(Supernet::new(
         &space, branches, fusion, seed, device,
     )?))
+}
+
+/// Every fusion node of `rule`'s space with every edge off (the derived network of the
+/// architecture that prunes them all): each node still runs its 1x1 convolution, batch norm
+/// and ReLU, over its own feature only (initialised as `fusion`'s own block, `w_t` times the
+/// identity), so no task sees another's features. The capacity control of the searched
+/// networks: the layers a search adds, without what they share.
+///
+/// # Errors
+/// Mismatched counts or an invalid space.
+pub fn no_edges<B: TaskBranch>(
+    branches: Vec<B>,
+    tasks: &[&str],
+    rule: EdgeRule,
+    fusion: FusionConfig,
+    seed: u64,
+    device: &Device,
+) -> Result<Supernet<B>> {
+    let space = SearchSpace::from_branches(&descriptions(&branches, tasks)?, rule)?;
+    let pruned = Architecture::from_logits(&space, &vec![-1.0; space.num_edges()])?;
+    Supernet::new(&space, branches, fusion, seed, device)?.derive(&pruned)
 }
 
 /// Hard parameter sharing: the first branch's layers are a trunk shared by every task; each
