@@ -58,6 +58,9 @@ struct Args {
     /// comma-separated; empty for none.
     #[arg(long, value_delimiter = ',')]
     sweep: Vec<f64>,
+    /// Run the sweep on every seed: each weight a row of the table, with mean ± std.
+    #[arg(long)]
+    sweep_every_seed: bool,
     /// Fraction of the training scenes the search's weight steps use (the rest steer the
     /// logits); 0.5 is the reference's.
     #[arg(long, default_value_t = 0.5)]
@@ -123,6 +126,7 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             seeds: args.seeds,
             cost_aware: CostPenalty::macs(args.cost_weight),
             sweep: args.sweep.clone(),
+            sweep_every_seed: args.sweep_every_seed,
             retrain: args.retrain,
             ..Experiment::two_tasks().settings
         },

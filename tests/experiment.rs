@@ -231,6 +231,53 @@ fn seeds_and_the_cost_aware_row_with_their_costs() {
 }
 
 #[test]
+fn a_sweep_on_every_seed_is_a_row_of_every_table() {
+    let out = std::env::temp_dir().join(format!("mtl-nas-experiment-sweep-{}", std::process::id()));
+    let device = Device::flex().autodiff();
+    let mut experiment = tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals]);
+    experiment.settings = RunSettings {
+        baselines: vec![mtl_nas::net::Baseline::SingleTask],
+        sweep: vec![1.0, 0.0],
+        sweep_every_seed: true,
+        ..experiment.settings.with_seeds(2)
+    };
+    let mut stages = Vec::new();
+    let report = experiment
+        .run(&out, &device, |event| {
+            if let Event::Stage(name) = event
+                && !name.starts_with("checking")
+            {
+                stages.push(name.to_string())
+            }
+        })
+        .unwrap();
+    let name = format!("{COST_AWARE} mu 1");
+    // Per seed: the search, the two sweep points, the baseline; no sweep after the seeds.
+    assert_eq!(stages.len(), 2 * 4, "{stages:?}");
+    assert_eq!(stages[5], format!("{name} (seed 1)"));
+    let points: Vec<(f64, u64)> = (report.sweep.iter())
+        .map(|p| (p.penalty.weight, p.seed))
+        .collect();
+    assert_eq!(points, [(1.0, 0), (0.0, 0), (1.0, 1), (0.0, 1)]);
+    for point in &report.sweep {
+        // Each point is its seed's row, the Delta against that seed's single-task baseline.
+        let table = &report.summary.tables[point.seed as usize];
+        let row = table.row(&format!("{COST_AWARE} mu {}", point.penalty.weight));
+        assert_eq!(row.unwrap().delta, point.delta);
+        assert_eq!(row.unwrap().evaluation, point.evaluation);
+    }
+    assert_ne!(report.sweep[0].evaluation, report.sweep[2].evaluation);
+    let saved: Vec<mtl_nas::experiment::SweepPoint> =
+        mtl_nas::io::read_json(&out.join("sweep.json")).unwrap();
+    assert_eq!(saved, report.sweep);
+    let found = (report.architectures.iter()).filter(|a| a.method == name);
+    assert_eq!(found.map(|a| a.seed).collect::<Vec<_>>(), [0, 1]);
+    let pareto = std::fs::read_to_string(out.join("pareto.svg")).unwrap();
+    assert!(pareto.contains("mean over seeds"), "{pareto}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
 fn ablations_share_searches_and_tell_variants_apart() {
     let device = Device::flex().autodiff();
     let mut experiment = tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals]);

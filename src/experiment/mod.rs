@@ -149,16 +149,20 @@ pub struct Experiment {
     pub settings: RunSettings,
 }
 
-/// One setting of an experiment's cost sweep and what it gave (first seed).
+/// One setting of an experiment's cost sweep and what it gave on one seed (the first, unless
+/// [`RunSettings::sweep_every_seed`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
     /// The penalty of the search.
     pub penalty: CostPenalty,
+    /// The seed of its weights and search.
+    #[serde(default)]
+    pub seed: u64,
     /// Edges its architecture keeps.
     pub kept_edges: usize,
     /// What its derived network costs on one test image.
     pub cost: CostSummary,
-    /// Its Delta against the first seed's single-task baseline.
+    /// Its Delta against its seed's single-task baseline.
     pub delta: f64,
     /// Its metrics on the test set, as searched.
     pub evaluation: Evaluation,

@@ -71,13 +71,17 @@ pub(super) fn run<P: Problem>(
     let mut tables = Vec::with_capacity(seeds.len());
     let mut first = None;
     let mut architectures = Vec::new();
+    let mut sweep = Vec::new();
     for (index, &seed) in seeds.iter().enumerate() {
         let run = shared.seed(index, seed, seeds.len(), out, events)?;
         tables.push(run.table);
         architectures.extend(run.architectures);
+        sweep.extend(run.sweep);
         first = first.or(run.first);
     }
-    let sweep = shared.sweep(&tables[0], events)?;
+    if !settings.sweep_every_seed {
+        sweep = shared.sweep(&tables[0], events)?;
+    }
     let summary = SeedSummary::new(tables, seeds, SEARCHED)?;
     io::write_json(&out.join("results.json"), &summary)?;
     io::write_json(&out.join("sweep.json"), &sweep)?;
@@ -102,6 +106,8 @@ struct SeedRun {
     table: ResultsTable,
     /// The architectures its searches found.
     architectures: Vec<SearchedArchitecture>,
+    /// Its sweep points (with [`RunSettings::sweep_every_seed`]; else none).
+    sweep: Vec<SweepPoint>,
     /// The first seed's reference architecture and its history (for the pictures).
     first: Option<(Architecture, Vec<IterationLog>)>,
 }
@@ -160,6 +166,18 @@ impl<P: Problem> Shared<'_, P> {
                 write_search(out, "cost-aware-", &outcome)?;
             }
         }
+        let mut swept = Vec::new();
+        if settings.sweep_every_seed {
+            for &weight in &settings.sweep {
+                let name = sweep_name(weight);
+                events(Event::Stage(&label(&name)));
+                let penalty = self.sweep_penalty(weight);
+                let (run, outcome) = self.search(&name, index, Some(penalty.clone()), events)?;
+                found(&name, &outcome);
+                swept.push((name, penalty, outcome.architecture.num_kept()));
+                searched.push(run);
+            }
+        }
         // Rows: the baselines, then the searched networks.
         let mut runs = Vec::new();
         for &baseline in &settings.baselines {
@@ -168,9 +186,26 @@ impl<P: Problem> Shared<'_, P> {
         }
         runs.extend(searched);
         runs.extend(retrained);
+        let table = table(runs)?;
+        let sweep = (swept.into_iter())
+            .map(|(name, penalty, kept_edges)| {
+                let row = table
+                    .row(&name)
+                    .ok_or_else(|| Error::config("sweep", "a row"))?;
+                Ok(SweepPoint {
+                    penalty,
+                    seed,
+                    kept_edges,
+                    cost: row.cost.unwrap_or_default(),
+                    delta: row.delta,
+                    evaluation: row.evaluation.clone(),
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(SeedRun {
-            table: table(runs)?,
+            table,
             architectures,
+            sweep,
             first,
         })
     }
@@ -195,10 +230,30 @@ fn pareto_picture(summary: &SeedSummary, sweep: &[SweepPoint]) -> Result<String>
             })
         })
         .collect();
-    let front: Vec<(f64, f64)> = sweep.iter().map(|p| (fusion(&p.cost), p.delta)).collect();
+    // One point per weight: the mean over the seeds it ran on.
+    let mut front: Vec<(f64, (f64, f64, f64))> = Vec::new();
+    for point in sweep {
+        let (macs, delta) = (fusion(&point.cost), point.delta);
+        match front.iter_mut().find(|(w, _)| *w == point.penalty.weight) {
+            Some((_, (m, d, n))) => (*m, *d, *n) = (*m + macs, *d + delta, *n + 1.0),
+            None => front.push((point.penalty.weight, (macs, delta, 1.0))),
+        }
+    }
+    let front: Vec<(f64, f64)> = (front.into_iter())
+        .map(|(_, (macs, delta, n))| (macs / n, delta / n))
+        .collect();
     let seeds = summary.seeds.len();
-    let title = format!("Delta against fusion cost, {seeds} seed(s); line: cost-aware sweep");
+    let line = match sweep.iter().any(|p| p.seed != summary.seeds[0]) {
+        true => "cost-aware sweep, mean over seeds",
+        false => "cost-aware sweep (first seed)",
+    };
+    let title = format!("Delta against fusion cost, {seeds} seed(s); line: {line}");
     pareto_svg(&points, &front, &title)
+}
+
+/// The row name of the sweep's search at weight `weight`.
+fn sweep_name(weight: f64) -> String {
+    format!("{COST_AWARE} mu {weight}")
 }
 
 /// The table of one seed's runs, Deltas against the single-task baseline.
@@ -393,6 +448,14 @@ impl<P: Problem> Shared<'_, P> {
         })
     }
 
+    /// The cost-aware search's penalty at sweep weight `weight`.
+    fn sweep_penalty(&self, weight: f64) -> CostPenalty {
+        CostPenalty {
+            weight,
+            ..self.settings.cost_aware.clone()
+        }
+    }
+
     /// The cost-aware search at every weight of the settings' sweep, on the first seed,
     /// each point's Delta against that seed's single-task baseline (`first`).
     fn sweep(
@@ -405,12 +468,9 @@ impl<P: Problem> Shared<'_, P> {
             .ok_or_else(|| Error::config("baselines", "the single-task baseline is needed"))?;
         let mut points = Vec::new();
         for &weight in &self.settings.sweep {
-            let name = format!("{COST_AWARE} mu {weight}");
+            let name = sweep_name(weight);
             events(Event::Stage(&name));
-            let penalty = CostPenalty {
-                weight,
-                ..self.settings.cost_aware.clone()
-            };
+            let penalty = self.sweep_penalty(weight);
             let (run, outcome) = self.search(&name, 0, Some(penalty.clone()), events)?;
             let delta = multi_task_delta(
                 &run.evaluation.metrics,
@@ -419,6 +479,7 @@ impl<P: Problem> Shared<'_, P> {
             )?;
             points.push(SweepPoint {
                 penalty,
+                seed: self.settings.seed,
                 kept_edges: outcome.architecture.num_kept(),
                 cost: run.cost.unwrap_or_default(),
                 delta,

@@ -58,6 +58,12 @@ pub struct RunSettings {
     /// for none.
     #[serde(default)]
     pub sweep: Vec<f64>,
+    /// Run the sweep on every seed rather than on the first: each weight is then a row of
+    /// every seed's table ("MTL-NAS + cost mu 0.03"), with its mean ± std and the paired
+    /// comparison to the searched network, and the sweep's line in the Pareto picture goes
+    /// through the means over the seeds.
+    #[serde(default)]
+    pub sweep_every_seed: bool,
 }
 
 fn default_cost_aware_warmup() -> f64 {
@@ -87,6 +93,7 @@ impl RunSettings {
             cost_aware_warmup: default_cost_aware_warmup(),
             retrain: false,
             sweep: Vec::new(),
+            sweep_every_seed: false,
         }
     }
 
