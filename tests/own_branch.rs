@@ -127,6 +127,7 @@ fn a_users_branch_and_loss_only_task_run_through_every_method() {
         [
             "single-task",
             "shared trunk",
+            "fusion, no edges",
             "NDDR-CNN",
             "all edges on",
             SEARCHED
