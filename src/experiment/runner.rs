@@ -187,21 +187,7 @@ impl<P: Problem> Shared<'_, P> {
         runs.extend(searched);
         runs.extend(retrained);
         let table = table(runs)?;
-        let sweep = (swept.into_iter())
-            .map(|(name, penalty, kept_edges)| {
-                let row = table
-                    .row(&name)
-                    .ok_or_else(|| Error::config("sweep", "a row"))?;
-                Ok(SweepPoint {
-                    penalty,
-                    seed,
-                    kept_edges,
-                    cost: row.cost.unwrap_or_default(),
-                    delta: row.delta,
-                    evaluation: row.evaluation.clone(),
-                })
-            })
-            .collect::<Result<_>>()?;
+        let sweep = sweep_points(&table, seed, swept)?;
         Ok(SeedRun {
             table,
             architectures,
@@ -249,6 +235,29 @@ fn pareto_picture(summary: &SeedSummary, sweep: &[SweepPoint]) -> Result<String>
     };
     let title = format!("Delta against fusion cost, {seeds} seed(s); line: {line}");
     pareto_svg(&points, &front, &title)
+}
+
+/// Seed `seed`'s sweep points, read from its `table`: one per `(row name, penalty, kept
+/// edges)` of `swept`.
+fn sweep_points(
+    table: &ResultsTable,
+    seed: u64,
+    swept: Vec<(String, CostPenalty, usize)>,
+) -> Result<Vec<SweepPoint>> {
+    (swept.into_iter())
+        .map(|(name, penalty, kept_edges)| {
+            let row = table.row(&name);
+            let row = row.ok_or_else(|| Error::config("sweep", "a row"))?;
+            Ok(SweepPoint {
+                penalty,
+                seed,
+                kept_edges,
+                cost: row.cost.unwrap_or_default(),
+                delta: row.delta,
+                evaluation: row.evaluation.clone(),
+            })
+        })
+        .collect()
 }
 
 /// The row name of the sweep's search at weight `weight`.
