@@ -390,28 +390,15 @@ impl<P: Problem> Shared<'_, P> {
                 baselines::nddr_cnn(branches, &names, fusion, seed, device)?,
                 &mut observe,
             )?,
-            Baseline::NoEdges => supernet(
-                baselines::no_edges(
-                    branches,
-                    &names,
-                    settings.rule.clone(),
-                    fusion,
-                    seed,
-                    device,
-                )?,
-                &mut observe,
-            )?,
-            Baseline::AllEdges => supernet(
-                baselines::all_edges(
-                    branches,
-                    &names,
-                    settings.rule.clone(),
-                    fusion,
-                    seed,
-                    device,
-                )?,
-                &mut observe,
-            )?,
+            Baseline::NoEdges | Baseline::AllEdges => {
+                let build = match baseline {
+                    Baseline::NoEdges => baselines::no_edges,
+                    _ => baselines::all_edges,
+                };
+                let rule = settings.rule.clone();
+                let net = build(branches, &names, rule, fusion, seed, device)?;
+                supernet(net, &mut observe)?
+            }
         };
         Ok(MethodRun {
             name: baseline.name().to_string(),
