@@ -31,7 +31,8 @@ and in the same order:
   supernet (``FusionConfig::nddr(1, 0)``: identity on the own feature, zeros on the sources).
 * one iteration with the bench's ``SearchConfig``: ``SearchConfig::short(steps)`` with batch 8
   (no cost penalty: the main job's reference row ``MTL-NAS`` has none, only its separate
-  ``MTL-NAS + cost`` row does; task weights all 1, the job's ``--normal-weight`` default):
+  ``MTL-NAS + cost`` row does; task weights all 1 and lr 0.01, as the bench's config: the
+  job's ``--learning-rate 0.03`` and ``--normal-weight 0.3`` defaults change no timing):
   - the entropy ``H`` of the logits is computed for the log first (``src/arch/regularizer.rs``:
     the mean over ordered task pairs of the mean edge entropy ``softplus(a) - a * sigmoid(a)``);
   - architecture step (train-mode BN, on the "search" batch): ``c = sigmoid(alpha)``, loss =
