@@ -7,10 +7,12 @@ use mtl_nas::experiment::{
     AblationVariant, COST_AWARE, Event, Experiment, ExperimentData, RETRAINED, SEARCHED,
     SearchedArchitecture, evaluate_saved,
 };
+use mtl_nas::net::{Baseline, baselines};
 use mtl_nas::prelude::*;
 use mtl_nas::report::SeedSummary;
 use mtl_nas::search::CostPenalty;
 use mtl_nas::search::IterationLog;
+use mtl_nas::train::{TrainConfig, train};
 
 fn tiny(targets: Vec<SceneTarget>) -> Experiment {
     Experiment {
@@ -358,5 +360,68 @@ fn the_retrained_row_trains_the_searched_architecture_again() {
         retrained.evaluation,
         table.row(SEARCHED).unwrap().evaluation
     );
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn starting_from_single_task_trains_every_method_from_the_same_trained_branches() {
+    let out = std::env::temp_dir().join(format!("mtl-nas-experiment-start-{}", std::process::id()));
+    let device = Device::flex().autodiff();
+    let mut experiment = tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals]);
+    experiment.settings.start_from_single_task = true;
+    experiment.settings.baselines = vec![Baseline::SingleTask, Baseline::AllEdges];
+    let mut stages = Vec::new();
+    let report = experiment
+        .run(&out, &device, |event| {
+            if let Event::Stage(name) = event
+                && !name.starts_with("checking")
+            {
+                stages.push(name.to_string())
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        stages,
+        [
+            "single-task pre-training (seed 0)",
+            SEARCHED,
+            "single-task",
+            "all edges on"
+        ]
+    );
+    // The protocol by hand: the seed's fresh branches trained as single-task branches for one
+    // budget, then every method from copies of them for a second budget.
+    let settings = &experiment.settings;
+    let tasks = experiment.tasks();
+    let names = experiment.task_names();
+    let (train_set, test_set) = experiment.datasets().unwrap();
+    let config = TrainConfig::from(&settings.search_for_seed(0));
+    let budget = |net| train(net, &tasks, &*train_set, &config, |_| {}).unwrap();
+    let evaluate = |net: &Supernet<SmallCnn>| {
+        evaluate_network(net, &tasks, &*test_set, settings.eval_batch).unwrap()
+    };
+    // Each use trains its own copy, computed afresh (the same on this CPU every time).
+    let single_task = |branches| baselines::single_task(branches, &names, &device).unwrap();
+    let pretrained = || {
+        let fresh = experiment.initial_branches(&device).unwrap();
+        budget(single_task(fresh)).network.branches
+    };
+    let row = |name: &str| &report.table.row(name).unwrap().evaluation;
+    let once = single_task(pretrained());
+    assert_eq!(
+        *row("single-task"),
+        evaluate(&budget(single_task(pretrained())).network)
+    );
+    assert_ne!(*row("single-task"), evaluate(&once));
+    let all_edges = baselines::all_edges(
+        pretrained(),
+        &names,
+        settings.rule.clone(),
+        settings.baseline_fusion,
+        settings.seed,
+        &device,
+    )
+    .unwrap();
+    assert_eq!(*row("all edges on"), evaluate(&budget(all_edges).network));
     let _ = std::fs::remove_dir_all(out);
 }

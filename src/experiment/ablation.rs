@@ -7,7 +7,7 @@ use std::fmt;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::problem::{branches_for_seed, checked_datasets, supernet, task_names};
+use super::problem::{SeedStart, checked_datasets, supernet, task_names};
 use super::{Event, Problem, RunSettings};
 use crate::arch::Connectivity;
 use crate::branch::TaskBranch;
@@ -141,9 +141,10 @@ pub(super) fn run<P: Problem>(
         .map(|(_, variants)| vec![Vec::new(); variants.len()])
         .collect();
     for (index, &seed) in seeds.iter().enumerate() {
+        let start = SeedStart::new(problem, settings, &tasks, train_set, device, index, events)?;
         events(Event::Stage(&format!("single-task (seed {seed})")));
         let config = settings.search_for_seed(index);
-        let branches = branches_for_seed(problem, settings, &tasks, device, index)?;
+        let branches = start.branches(problem, settings, &tasks, device)?;
         let net = baselines::single_task(branches, &names, device)?;
         let trained = train(net, &tasks, train_set, &(&config).into(), |l| {
             events(Event::Train(l))
@@ -163,7 +164,7 @@ pub(super) fn run<P: Problem>(
                     Some(position) => position,
                     None => {
                         events(Event::Stage(&format!("{} (seed {seed})", variant.name)));
-                        let net = supernet(problem, settings, &tasks, device, index, key.1)?;
+                        let net = supernet(problem, settings, &tasks, device, &start, key.1)?;
                         let outcome = Search::new(key.0.clone()).run_observed(
                             net,
                             &tasks,
@@ -187,19 +188,25 @@ pub(super) fn run<P: Problem>(
             }
         }
     }
-    Ok(ablations
-        .iter()
-        .zip(results)
+    Ok(tables(ablations, results, &seeds))
+}
+
+/// One table per ablation, each variant's row summarising `results[table][row]` (one result
+/// per seed of `seeds`).
+fn tables(
+    ablations: &[(String, Vec<AblationVariant>)],
+    results: Vec<Vec<Vec<SeedResult>>>,
+    seeds: &[u64],
+) -> Vec<AblationTable> {
+    (ablations.iter().zip(results))
         .map(|((title, variants), rows)| AblationTable {
             title: title.clone(),
-            seeds: seeds.clone(),
-            rows: variants
-                .iter()
-                .zip(rows)
+            seeds: seeds.to_vec(),
+            rows: (variants.iter().zip(rows))
                 .map(|(variant, per_seed)| summarise(variant, &per_seed))
                 .collect(),
         })
-        .collect())
+        .collect()
 }
 
 /// One variant's searched network on one seed: its evaluated and relaxed Deltas against

@@ -398,7 +398,8 @@ impl Problem for Experiment {
 /// Progress of a run ([`RunSettings::run`]).
 #[derive(Debug)]
 pub enum Event<'a> {
-    /// A method starts (the search, then each baseline).
+    /// A method starts (the search, then each baseline), or, with
+    /// [`RunSettings::start_from_single_task`], a seed's single-task pre-training.
     Stage(&'a str),
     /// A search iteration finished.
     Search(&'a IterationLog),

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 
-use super::problem::{branches_for_seed, checked_datasets, supernet, task_names};
+use super::problem::{SeedStart, checked_datasets, supernet, task_names};
 use super::{
     COST_AWARE, COST_AWARE_RETRAINED, Event, ExperimentReport, Problem, RETRAINED, RunSettings,
     SEARCHED, SearchedArchitecture, SweepPoint,
@@ -72,15 +72,26 @@ pub(super) fn run<P: Problem>(
     let mut first = None;
     let mut architectures = Vec::new();
     let mut sweep = Vec::new();
+    let mut first_start = None;
     for (index, &seed) in seeds.iter().enumerate() {
-        let run = shared.seed(index, seed, seeds.len(), out, events)?;
+        let start = SeedStart::new(
+            problem,
+            settings,
+            &shared.tasks,
+            shared.train,
+            device,
+            index,
+            events,
+        )?;
+        let run = shared.seed(&start, seed, seeds.len(), out, events)?;
         tables.push(run.table);
         architectures.extend(run.architectures);
         sweep.extend(run.sweep);
         first = first.or(run.first);
+        first_start = first_start.or(Some(start));
     }
-    if !settings.sweep_every_seed {
-        sweep = shared.sweep(&tables[0], events)?;
+    if let Some(start) = first_start.filter(|_| !settings.sweep_every_seed) {
+        sweep = shared.sweep(&tables[0], &start, events)?;
     }
     let summary = SeedSummary::new(tables, seeds, SEARCHED)?;
     io::write_json(&out.join("results.json"), &summary)?;
@@ -113,11 +124,11 @@ struct SeedRun {
 }
 
 impl<P: Problem> Shared<'_, P> {
-    /// Every method on seed `seed` (the `index`-th of `count`); the first seed's searches
-    /// are written to `out`.
+    /// Every method on seed `seed` (the `start.index`-th of `count`), each from `start`'s
+    /// branches; the first seed's searches are written to `out`.
     fn seed(
         &self,
-        index: usize,
+        start: &SeedStart<P::Branch>,
         seed: u64,
         count: usize,
         out: &Path,
@@ -136,33 +147,33 @@ impl<P: Problem> Shared<'_, P> {
                 architecture: outcome.architecture.clone(),
             })
         };
-        let mut searched = Vec::new();
-        let mut retrained = Vec::new();
+        let (mut searched, mut retrained) = (Vec::new(), Vec::new());
         events(Event::Stage(&label(SEARCHED)));
-        let (run, outcome) = self.search(SEARCHED, index, None, events)?;
+        let (run, outcome) = self.search(SEARCHED, start, None, events)?;
         found(SEARCHED, &outcome);
         searched.push(run);
-        let first = (index == 0).then(|| (outcome.architecture.clone(), outcome.history.clone()));
-        if index == 0 {
+        let first =
+            (start.index == 0).then(|| (outcome.architecture.clone(), outcome.history.clone()));
+        if start.index == 0 {
             write_search(out, "", &outcome)?;
         }
         if settings.retrain {
             events(Event::Stage(&label(RETRAINED)));
-            retrained.push(self.retrain(RETRAINED, &outcome.architecture, index, events)?);
+            retrained.push(self.retrain(RETRAINED, &outcome.architecture, start, events)?);
         }
         if settings.cost_aware.is_on() {
             events(Event::Stage(&label(COST_AWARE)));
             let penalty = settings.cost_aware.clone();
-            let (run, outcome) = self.search(COST_AWARE, index, Some(penalty), events)?;
+            let (run, outcome) = self.search(COST_AWARE, start, Some(penalty), events)?;
             found(COST_AWARE, &outcome);
             searched.push(run);
             if settings.retrain {
                 events(Event::Stage(&label(COST_AWARE_RETRAINED)));
                 let architecture = &outcome.architecture;
-                let run = self.retrain(COST_AWARE_RETRAINED, architecture, index, events)?;
+                let run = self.retrain(COST_AWARE_RETRAINED, architecture, start, events)?;
                 retrained.push(run);
             }
-            if index == 0 {
+            if start.index == 0 {
                 write_search(out, "cost-aware-", &outcome)?;
             }
         }
@@ -172,7 +183,7 @@ impl<P: Problem> Shared<'_, P> {
                 let name = sweep_name(weight);
                 events(Event::Stage(&label(&name)));
                 let penalty = self.sweep_penalty(weight);
-                let (run, outcome) = self.search(&name, index, Some(penalty.clone()), events)?;
+                let (run, outcome) = self.search(&name, start, Some(penalty.clone()), events)?;
                 found(&name, &outcome);
                 swept.push((name, penalty, outcome.architecture.num_kept()));
                 searched.push(run);
@@ -182,7 +193,7 @@ impl<P: Problem> Shared<'_, P> {
         let mut runs = Vec::new();
         for &baseline in &settings.baselines {
             events(Event::Stage(&label(baseline.name())));
-            runs.push(self.baseline(baseline, index, events)?);
+            runs.push(self.baseline(baseline, start, events)?);
         }
         runs.extend(searched);
         runs.extend(retrained);
@@ -311,29 +322,29 @@ impl<P: Problem> Shared<'_, P> {
         }
     }
 
-    /// A search from seed `index`'s initial weights, its derived network evaluated as searched.
+    /// A search from `start`'s branches, its derived network evaluated as searched.
     fn search(
         &self,
         name: &str,
-        index: usize,
+        start: &SeedStart<P::Branch>,
         penalty: Option<CostPenalty>,
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<(MethodRun, SearchOutcome<P::Branch>)> {
-        let start = Instant::now();
+        let clock = Instant::now();
         let (settings, problem, tasks) = (self.settings, self.problem, &self.tasks);
         let net = supernet(
             problem,
             settings,
             tasks,
             self.device,
-            index,
+            start,
             settings.fusion,
         )?;
-        let config = self.search_config(index, penalty);
+        let config = self.search_config(start.index, penalty);
         let outcome = Search::new(config).run_observed(net, &self.tasks, self.train, |log| {
             events(Event::Search(log))
         })?;
-        let seconds = start.elapsed().as_secs_f64();
+        let seconds = clock.elapsed().as_secs_f64();
         let derived = outcome.network.clone().derive(&outcome.architecture)?;
         let evaluation = evaluate_network(&derived, &self.tasks, self.test, self.eval_batch())?;
         let run = MethodRun {
@@ -349,21 +360,21 @@ impl<P: Problem> Shared<'_, P> {
         self.settings.eval_batch
     }
 
-    /// A baseline trained from seed `index`'s initial weights with the search's budget.
+    /// A baseline trained from `start`'s branches with the search's budget.
     fn baseline(
         &self,
         baseline: Baseline,
-        index: usize,
+        start: &SeedStart<P::Branch>,
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<MethodRun> {
         let settings = self.settings;
-        let start = Instant::now();
+        let clock = Instant::now();
         let mut observe = |log: &TrainLog| events(Event::Train(log));
         let (tasks, train_set, device) = (&self.tasks, self.train, self.device);
-        let branches = branches_for_seed(self.problem, settings, tasks, device, index)?;
+        let branches = start.branches(self.problem, settings, tasks, device)?;
         let names = task_names(tasks);
-        let config = self.search_config(index, None);
-        let seed = settings.seed.wrapping_add(index as u64);
+        let config = self.search_config(start.index, None);
+        let seed = settings.seed.wrapping_add(start.index as u64);
         let fusion = settings.baseline_fusion;
         let supernet = |net: Supernet<P::Branch>, observe: &mut dyn FnMut(&TrainLog)| {
             let trained = train(net, tasks, train_set, &(&config).into(), observe)?;
@@ -403,26 +414,25 @@ impl<P: Problem> Shared<'_, P> {
         Ok(MethodRun {
             name: baseline.name().to_string(),
             evaluation,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: clock.elapsed().as_secs_f64(),
             cost,
         })
     }
 
-    /// The searched `architecture` trained again from seed `index`'s initial weights as the
-    /// baselines are (all the training data for the weights, the baselines' fusion, the same
-    /// budget): a diagnostic beside the method, which evaluates the searched weights as they
-    /// are.
+    /// The searched `architecture` trained again from `start`'s branches as the baselines
+    /// are (all the training data for the weights, the baselines' fusion, the same budget):
+    /// a diagnostic beside the method, which evaluates the searched weights as they are.
     fn retrain(
         &self,
         name: &str,
         architecture: &Architecture,
-        index: usize,
+        start: &SeedStart<P::Branch>,
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<MethodRun> {
         let (settings, tasks, device) = (self.settings, &self.tasks, self.device);
-        let start = Instant::now();
-        let branches = branches_for_seed(self.problem, settings, tasks, device, index)?;
-        let seed = settings.seed.wrapping_add(index as u64);
+        let clock = Instant::now();
+        let branches = start.branches(self.problem, settings, tasks, device)?;
+        let seed = settings.seed.wrapping_add(start.index as u64);
         let net = Supernet::new(
             &architecture.space,
             branches,
@@ -431,7 +441,7 @@ impl<P: Problem> Shared<'_, P> {
             device,
         )?
         .derive(architecture)?;
-        let config = TrainConfig::from(&self.search_config(index, None));
+        let config = TrainConfig::from(&self.search_config(start.index, None));
         let trained = train(net, tasks, self.train, &config, |log| {
             events(Event::Train(log))
         })?;
@@ -439,7 +449,7 @@ impl<P: Problem> Shared<'_, P> {
         Ok(MethodRun {
             name: name.to_string(),
             evaluation,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: clock.elapsed().as_secs_f64(),
             cost: Some(trained.network.cost(self.input)?.summary()),
         })
     }
@@ -452,11 +462,12 @@ impl<P: Problem> Shared<'_, P> {
         }
     }
 
-    /// The cost-aware search at every weight of the settings' sweep, on the first seed,
-    /// each point's Delta against that seed's single-task baseline (`first`).
+    /// The cost-aware search at every weight of the settings' sweep, on the first seed
+    /// (`start`), each point's Delta against that seed's single-task baseline (`first`).
     fn sweep(
         &self,
         first: &ResultsTable,
+        start: &SeedStart<P::Branch>,
         events: &mut dyn FnMut(Event<'_>),
     ) -> Result<Vec<SweepPoint>> {
         let base = first
@@ -467,7 +478,7 @@ impl<P: Problem> Shared<'_, P> {
             let name = sweep_name(weight);
             events(Event::Stage(&name));
             let penalty = self.sweep_penalty(weight);
-            let (run, outcome) = self.search(&name, 0, Some(penalty.clone()), events)?;
+            let (run, outcome) = self.search(&name, start, Some(penalty.clone()), events)?;
             let delta = multi_task_delta(
                 &run.evaluation.metrics,
                 &base.evaluation.metrics,

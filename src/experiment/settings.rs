@@ -64,6 +64,15 @@ pub struct RunSettings {
     /// through the means over the seeds.
     #[serde(default)]
     pub sweep_every_seed: bool,
+    /// Start every method from trained single-task branches, as the paper does (its branches
+    /// start from single-task networks fine-tuned on NYUv2): on each seed the fresh branches
+    /// are first trained as single-task branches for one budget (the search's steps and
+    /// batch), and every method then starts from copies of them (the fusions fresh) and
+    /// trains for one more budget. The single-task row is those branches trained on for that
+    /// second budget, so every row has had the same training. Off: every method starts from
+    /// the seed's fresh branches.
+    #[serde(default)]
+    pub start_from_single_task: bool,
 }
 
 fn default_cost_aware_warmup() -> f64 {
@@ -78,7 +87,7 @@ impl RunSettings {
     /// `search` with the reference's edge rule ([`EdgeRule::same_stage`]) and fusions (the
     /// identity-like NDDR initialisation (1, 0) for the search, (0.9, 0.1) for the
     /// baselines), every baseline, seed 0 on 1 seed, evaluation batches of 50, no cost-aware
-    /// row and no sweep.
+    /// row, no sweep, and every method starting from fresh branches.
     pub fn new(search: SearchConfig) -> Self {
         Self {
             rule: EdgeRule::same_stage(),
@@ -94,6 +103,7 @@ impl RunSettings {
             retrain: false,
             sweep: Vec::new(),
             sweep_every_seed: false,
+            start_from_single_task: false,
         }
     }
 
