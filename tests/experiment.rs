@@ -31,6 +31,26 @@ fn tiny(targets: Vec<SceneTarget>) -> Experiment {
     }
 }
 
+/// Runs `experiment` into `out`, with the names of the stages it went through (the data
+/// checks left out).
+fn run_listing_stages(
+    experiment: &Experiment,
+    out: &std::path::Path,
+    device: &Device,
+) -> (ExperimentReport, Vec<String>) {
+    let mut stages = Vec::new();
+    let report = experiment
+        .run(out, device, |event| {
+            if let Event::Stage(name) = event
+                && !name.starts_with("checking")
+            {
+                stages.push(name.to_string())
+            }
+        })
+        .unwrap();
+    (report, stages)
+}
+
 #[test]
 fn the_pipeline_writes_files_that_parse_back() {
     let out = std::env::temp_dir().join(format!("mtl-nas-experiment-{}", std::process::id()));
@@ -164,16 +184,7 @@ fn seeds_and_the_cost_aware_row_with_their_costs() {
         sweep: vec![1.0],
         ..experiment.settings.with_seeds(2)
     };
-    let mut stages = Vec::new();
-    let report = experiment
-        .run(&out, &device, |event| {
-            if let Event::Stage(name) = event
-                && !name.starts_with("checking")
-            {
-                stages.push(name.to_string())
-            }
-        })
-        .unwrap();
+    let (report, stages) = run_listing_stages(&experiment, &out, &device);
     // Five baselines and two searches on each of two seeds, then one sweep point.
     assert_eq!(stages.len(), 2 * 7 + 1, "{stages:?}");
     assert!(stages[0].ends_with("(seed 0)") && stages[7].ends_with("(seed 1)"));
@@ -243,16 +254,7 @@ fn a_sweep_on_every_seed_is_a_row_of_every_table() {
         sweep_every_seed: true,
         ..experiment.settings.with_seeds(2)
     };
-    let mut stages = Vec::new();
-    let report = experiment
-        .run(&out, &device, |event| {
-            if let Event::Stage(name) = event
-                && !name.starts_with("checking")
-            {
-                stages.push(name.to_string())
-            }
-        })
-        .unwrap();
+    let (report, stages) = run_listing_stages(&experiment, &out, &device);
     let name = format!("{COST_AWARE} mu 1");
     // Per seed: the search, the two sweep points, the baseline; no sweep after the seeds.
     assert_eq!(stages.len(), 2 * 4, "{stages:?}");
@@ -370,16 +372,7 @@ fn starting_from_single_task_trains_every_method_from_the_same_trained_branches(
     let mut experiment = tiny(vec![SceneTarget::Segmentation, SceneTarget::Normals]);
     experiment.settings.start_from_single_task = true;
     experiment.settings.baselines = vec![Baseline::SingleTask, Baseline::AllEdges];
-    let mut stages = Vec::new();
-    let report = experiment
-        .run(&out, &device, |event| {
-            if let Event::Stage(name) = event
-                && !name.starts_with("checking")
-            {
-                stages.push(name.to_string())
-            }
-        })
-        .unwrap();
+    let (report, stages) = run_listing_stages(&experiment, &out, &device);
     assert_eq!(
         stages,
         [

@@ -155,7 +155,7 @@ fn independent_copy<B: TaskBranch>(branch: &B) -> B {
 
 /// The stage name of the single-task training every method of a seed starts from, with
 /// [`RunSettings::start_from_single_task`].
-pub(super) const PRETRAINING: &str = "single-task pre-training";
+const PRETRAINING: &str = "single-task pre-training";
 
 /// The supernet of `start`'s seed over its branches, with `fusion` at every node.
 pub(super) fn supernet<P: Problem>(
