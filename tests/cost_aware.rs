@@ -85,6 +85,7 @@ fn a_zero_weight_is_the_reference_search_bit_for_bit() {
         weight: 0.0,
         edge_cost: EdgeCostKind::TargetChannels,
         budget: Some(0.3),
+        budget_of: mtl_nas::search::BudgetOf::CandidateEdges,
         schedule: mtl_nas::search::PenaltySchedule::Warmup(0.5),
     };
     assert_eq!(logits(config(20, off)), reference);
@@ -184,4 +185,32 @@ fn a_cost_aware_search_resumes_exactly() {
     let resumed = search.resume(net, &tasks, &data(), |_| {}).unwrap();
     assert_eq!(resumed.architecture.logits(), straight);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_budget_on_fusion_macs_is_the_budget_on_edge_costs_it_converts_to() {
+    // Every node of `problem` has 8 channels at 8 x 8 (one stage, no pool): each of the three
+    // fusions (into a[0], a[1], b[1]) costs u = 8 * 8 * 64 MACs for its own feature and u per
+    // kept edge, so N = 3u with no edge and A = 6u with all three. 62.5% of A is 3.75u, N
+    // plus a quarter of the edges' 3u: the budget of 0.25 of the edges' cost, bit for bit.
+    let on_fusion_macs = logits(config(8, CostPenalty::fusion_budget(0.5, 0.625)));
+    assert_eq!(
+        on_fusion_macs,
+        logits(config(8, CostPenalty::budget(0.5, 0.25)))
+    );
+    // The hinge binds from the first step (expected cost 0.5 > 0.25), so the budget matters.
+    assert_ne!(on_fusion_macs, logits(config(8, CostPenalty::default())));
+    // Half of A is N: no architecture's fusions cost less, and the search says so.
+    let (net, tasks) = problem(1);
+    let error = Search::new(config(8, CostPenalty::fusion_budget(0.5, 0.5)))
+        .run(net, &tasks, &data())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("cost_penalty.budget"), "{error}");
+    // A fusion-MACs budget on edges priced otherwise is refused before the search starts.
+    let channels = CostPenalty {
+        edge_cost: EdgeCostKind::TargetChannels,
+        ..CostPenalty::fusion_budget(0.5, 0.75)
+    };
+    assert!(config(8, channels).validate(2).is_err());
 }

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BranchCost, node_sizes, resize_macs};
-use crate::Result;
+use super::{BranchCost, NetworkCost, node_sizes, resize_macs};
 use crate::space::SearchSpace;
+use crate::{Error, Result};
 
 /// How the cost-aware search prices an edge (every choice is normalised so that the mean edge
 /// costs 1).
@@ -68,4 +68,52 @@ pub fn edge_costs(
         .into_iter()
         .map(|c| if mean > 0.0 { c / mean } else { 1.0 })
         .collect())
+}
+
+/// The budget of the cost-aware search, as a fraction of what all candidate edges of `space`
+/// cost when priced by their MACs, that holds a derived network's fusion MACs at `fraction` of
+/// those of the network with every edge kept: `(fraction A - N) / (A - N)`, with `A` and `N`
+/// the fusion MACs with every edge kept and with none (every fusion keeps its own feature's
+/// share). Exact where no edge needs a resize; otherwise approximate, since an edge's price
+/// carries its share of a resize and fusion MACs do not. `input` and `branches` as in
+/// [`edge_costs`].
+///
+/// # Errors
+/// `fraction` outside `(0, 1]`, a space without edges, or a `fraction` of at most `N / A`: no
+/// architecture's fusions cost that little.
+pub fn edge_budget_for_fusion_macs(
+    space: &SearchSpace,
+    input: [usize; 2],
+    branches: &[Option<BranchCost>],
+    fraction: f64,
+) -> Result<f64> {
+    let field = "cost_penalty.budget";
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        return Err(Error::config(
+            field,
+            format!("{fraction}: a fraction of the all-edges network's fusion MACs lies in (0, 1]"),
+        ));
+    }
+    let fusion_macs = |kept: bool| -> Result<f64> {
+        let mask = vec![kept; space.num_edges()];
+        Ok(NetworkCost::of(space, input, &mask, branches)?.fusion_macs() as f64)
+    };
+    let (all, none) = (fusion_macs(true)?, fusion_macs(false)?);
+    if all <= none {
+        return Err(Error::config(
+            field,
+            "the space has no candidate edge to budget",
+        ));
+    }
+    if fraction * all <= none {
+        return Err(Error::config(
+            field,
+            format!(
+                "{fraction} of the all-edges network's fusion MACs ({all}) is at most what its \
+                 fusions cost with no edge kept ({none}, a fraction {:.4})",
+                none / all
+            ),
+        ));
+    }
+    Ok((fraction * all - none) / (all - none))
 }

@@ -26,7 +26,7 @@
 
 mod edges;
 
-pub use edges::{EdgeCostKind, edge_costs};
+pub use edges::{EdgeCostKind, edge_budget_for_fusion_macs, edge_costs};
 
 use std::fmt;
 use std::iter::Sum;

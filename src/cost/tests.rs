@@ -151,6 +151,26 @@ fn edge_costs_are_normalised_to_mean_one() {
 }
 
 #[test]
+fn a_fusion_macs_budget_becomes_a_fraction_of_the_edges_cost() {
+    // Stage widths 4 and 16 on 8 x 8, per task: own features 4 * 4 * 64 + 16 * 16 * 16 = 5120
+    // MACs, its edges the same again; both tasks: N = 10240 with no edge, A = 20480 with all.
+    // 75% of A is 15360, i.e. N plus half of the edges' 10240: a budget of 0.5. 100% is 1.
+    let (space, branches) = small(16, EdgeRule::same_stage());
+    let budget = |f| edge_budget_for_fusion_macs(&space, [8, 8], &branches, f);
+    assert!((budget(0.75).unwrap() - 0.5).abs() < 1e-12);
+    assert!((budget(1.0).unwrap() - 1.0).abs() < 1e-12);
+    // 50% of A is N: no architecture costs less than its fusions' own shares.
+    let error = budget(0.5).unwrap_err().to_string();
+    assert!(
+        error.contains("cost_penalty.budget") && error.contains("10240"),
+        "{error}"
+    );
+    for outside in [0.0, -0.1, 1.5, f64::NAN] {
+        assert!(budget(outside).is_err(), "{outside}");
+    }
+}
+
+#[test]
 fn wrong_lengths_are_errors() {
     let (space, branches) = small(8, EdgeRule::same_stage());
     assert!(NetworkCost::of(&space, [8, 8], &[true; 3], &branches).is_err());

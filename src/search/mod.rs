@@ -21,8 +21,8 @@ pub(crate) mod step;
 mod sweep;
 
 pub use config::{
-    ArchitectureOptimizerConfig, CostPenalty, EntropySchedule, NonFinitePolicy, PenaltySchedule,
-    SearchConfig, WeightOptimizerConfig, WeightStepConnectivity,
+    ArchitectureOptimizerConfig, BudgetOf, CostPenalty, EntropySchedule, NonFinitePolicy,
+    PenaltySchedule, SearchConfig, WeightOptimizerConfig, WeightStepConnectivity,
 };
 pub use constant::{ConstantPrediction, evaluate_constant, fit_constants};
 pub use evaluate::{Evaluation, evaluate, evaluate_losses, evaluate_network};

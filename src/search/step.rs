@@ -8,10 +8,12 @@ use burn::tensor::{Device, Gradients, Tensor};
 
 use super::optimizer::{ArchitectureOptimizer, WeightOptimizer};
 use super::reads::{HostReads, Slot};
-use super::{CostPenalty, LoopState, NonFinitePolicy, SearchConfig, WeightStepConnectivity};
+use super::{
+    BudgetOf, CostPenalty, LoopState, NonFinitePolicy, SearchConfig, WeightStepConnectivity,
+};
 use crate::arch::{Connectivity, EdgeGates, PairAverage, cost_penalty, entropy, l1};
 use crate::branch::TaskBranch;
-use crate::cost::edge_costs;
+use crate::cost::{edge_budget_for_fusion_macs, edge_costs};
 use crate::data::{MultiTaskBatch, MultiTaskDataset};
 use crate::net::Supernet;
 use crate::task::Task;
@@ -25,7 +27,15 @@ pub(super) struct Steps<'a> {
     pub(super) device: Device,
     pub(super) average: PairAverage,
     /// The cost-aware penalty's edge costs, priced at the first batch's image size.
-    pub(super) costs: Option<Tensor<1>>,
+    pub(super) costs: Option<PricedEdges>,
+}
+
+/// The cost-aware penalty's edge costs and its budget as a fraction of their total.
+pub(super) struct PricedEdges {
+    /// `[num_edges]`, normalised to mean 1.
+    costs: Tensor<1>,
+    /// The budget on the costs' total ([`BudgetOf`] converted); `None` for the linear penalty.
+    budget: Option<f64>,
 }
 
 /// How a step ended: where its values are in the iteration's reads (each task's loss, then
@@ -67,8 +77,8 @@ impl Steps<'_> {
                 let penalty = l1(logits.clone(), &self.average, None);
                 loss = loss + penalty.mul_scalar(config.l1_weight);
             }
-            if let Some(costs) = &self.costs {
-                let penalty = cost_penalty(logits, costs.clone(), config.cost_penalty.budget);
+            if let Some(priced) = &self.costs {
+                let penalty = cost_penalty(logits, priced.costs.clone(), priced.budget);
                 let weight = config.cost_penalty.weight_at(iteration, config.steps);
                 loss = loss + penalty.mul_scalar(weight);
             }
@@ -261,12 +271,12 @@ pub(crate) fn accumulate<M: Module>(
 }
 
 /// The cost of every edge of `net`'s space as priced by `penalty`, at `batch`'s image size,
-/// as a `[num_edges]` tensor on the batch's device.
+/// as a `[num_edges]` tensor on the batch's device, and the penalty's budget on their total.
 fn priced_edges<B: TaskBranch>(
     net: &Supernet<B>,
     penalty: &CostPenalty,
     batch: &MultiTaskBatch,
-) -> Result<Tensor<1>> {
+) -> Result<PricedEdges> {
     let [_, _, height, width] = batch.images.dims();
     let branches: Vec<_> = net
         .branches
@@ -275,10 +285,22 @@ fn priced_edges<B: TaskBranch>(
         .collect();
     let costs = edge_costs(net.space(), [height, width], &branches, penalty.edge_cost)?;
     let costs: Vec<f32> = costs.into_iter().map(|c| c as f32).collect();
-    Ok(Tensor::from_data(
-        burn::tensor::TensorData::new(costs.clone(), [costs.len()]),
-        &batch.images.device(),
-    ))
+    let budget = match (penalty.budget, penalty.budget_of) {
+        (Some(fraction), BudgetOf::AllEdgesFusionMacs) => Some(edge_budget_for_fusion_macs(
+            net.space(),
+            [height, width],
+            &branches,
+            fraction,
+        )?),
+        (budget, _) => budget,
+    };
+    Ok(PricedEdges {
+        costs: Tensor::from_data(
+            burn::tensor::TensorData::new(costs.clone(), [costs.len()]),
+            &batch.images.device(),
+        ),
+        budget,
+    })
 }
 
 /// The error for a non-finite gradient of the summed task loss.

@@ -31,8 +31,13 @@ pub enum EntropySchedule {
 /// With `c_e` the edge costs ([`EdgeCostKind`], normalised to mean 1), `p_e = sigmoid(alpha_e)`
 /// and `E` edges, the penalty is `weight * sum_e c_e p_e / E`, or with a budget `b`,
 /// `weight * max(0, sum_e c_e p_e / sum_e c_e - b)`: nothing while the expected cost of the
-/// kept edges stays within the fraction `b` of what all candidate edges cost. The costs are
-/// computed at the image size of the first architecture batch.
+/// kept edges stays within the fraction `b` of what all candidate edges cost. A budget on the
+/// all-edges network's fusion MACs ([`CostPenalty::fusion_budget`]) is converted to such a `b`.
+/// The costs are computed at the image size of the first architecture batch.
+///
+/// The hinge holds the *expected* cost at the budget; logits that have not saturated by the
+/// last step leave edges below one half that still count in it, so the derived network can
+/// come out cheaper than the budget.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CostPenalty {
     /// `mu`, the weight of the penalty (0 = off, the reference).
@@ -40,16 +45,32 @@ pub struct CostPenalty {
     /// How each edge is priced.
     #[serde(default)]
     pub edge_cost: EdgeCostKind,
-    /// A budget: the fraction of the candidate edges' total cost (in `(0, 1]`) that costs
-    /// nothing; `None` for the linear penalty.
+    /// A budget: the fraction (in `(0, 1]`) of what `budget_of` says that costs nothing;
+    /// `None` for the linear penalty.
     #[serde(default)]
     pub budget: Option<f64>,
+    /// What `budget` is a fraction of.
+    #[serde(default)]
+    pub budget_of: BudgetOf,
     /// When the penalty acts. Adam moves a logit at its learning rate whatever the size of
     /// its gradient, and the entropy term then amplifies the sign it has: a penalty active
     /// before the task gradients are informative (with the identity initialisation they are
     /// exactly 0 at the first step) prunes every edge, needed or not.
     #[serde(default)]
     pub schedule: PenaltySchedule,
+}
+
+/// What a [`CostPenalty::budget`] is a fraction of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BudgetOf {
+    /// What all candidate edges cost, as the penalty's [`EdgeCostKind`] prices them.
+    #[default]
+    CandidateEdges,
+    /// The fusion MACs of the network with every edge kept, its fusions' own-feature shares
+    /// included (what results tables report): the search converts it to a fraction of the
+    /// candidate edges' MACs with [`edge_budget_for_fusion_macs`](crate::cost::edge_budget_for_fusion_macs)
+    /// at the first batch's image size. Needs edges priced by their MACs.
+    AllEdgesFusionMacs,
 }
 
 /// How the cost penalty's weight evolves over a search.
@@ -80,6 +101,15 @@ impl CostPenalty {
             weight: mu,
             budget: Some(budget),
             ..Self::default()
+        }
+    }
+
+    /// The hinge on the expected fusion MACs above `fraction` of those of the network with
+    /// every edge kept ([`BudgetOf::AllEdgesFusionMacs`]), of weight `mu`.
+    pub fn fusion_budget(mu: f64, fraction: f64) -> Self {
+        Self {
+            budget_of: BudgetOf::AllEdgesFusionMacs,
+            ..Self::budget(mu, fraction)
         }
     }
 

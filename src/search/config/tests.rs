@@ -79,6 +79,19 @@ fn impossible_values_are_named() {
             "cost_penalty.budget",
             changed(|c| c.cost_penalty = CostPenalty::budget(1.0, 1.5)),
         ),
+        (
+            "cost_penalty.budget",
+            changed(|c| c.cost_penalty = CostPenalty::fusion_budget(1.0, 1.5)),
+        ),
+        (
+            "cost_penalty.budget_of",
+            changed(|c| {
+                c.cost_penalty = CostPenalty {
+                    edge_cost: EdgeCostKind::Uniform,
+                    ..CostPenalty::fusion_budget(1.0, 0.5)
+                }
+            }),
+        ),
     ];
     for (field, config) in cases {
         let err = config.validate(2).unwrap_err().to_string();
@@ -108,8 +121,9 @@ fn json_round_trip() {
         task_weights: vec![1.0, 20.0],
         cost_penalty: CostPenalty {
             weight: 0.3,
-            edge_cost: EdgeCostKind::TargetChannels,
+            edge_cost: EdgeCostKind::Macs,
             budget: Some(0.5),
+            budget_of: BudgetOf::AllEdgesFusionMacs,
             schedule: PenaltySchedule::Warmup(0.25),
         },
         ..Default::default()

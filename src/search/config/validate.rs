@@ -1,6 +1,9 @@
 //! The checks of every optimiser and penalty setting a user can get wrong.
 
-use super::{ArchitectureOptimizerConfig, CostPenalty, PenaltySchedule, WeightOptimizerConfig};
+use super::{
+    ArchitectureOptimizerConfig, BudgetOf, CostPenalty, PenaltySchedule, WeightOptimizerConfig,
+};
+use crate::cost::EdgeCostKind;
 use crate::{Error, Result};
 
 /// An [`Error::InvalidConfig`] for `field`.
@@ -103,6 +106,12 @@ impl CostPenalty {
             return bad(
                 "cost_penalty.budget",
                 "must lie in (0, 1]: a fraction of what all candidate edges cost",
+            );
+        }
+        if self.budget_of == BudgetOf::AllEdgesFusionMacs && self.edge_cost != EdgeCostKind::Macs {
+            return bad(
+                "cost_penalty.budget_of",
+                "a budget on fusion MACs needs edges priced by their MACs (EdgeCostKind::Macs)",
             );
         }
         Ok(())
