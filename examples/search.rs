@@ -10,6 +10,7 @@
 //! cargo run --release --example search -- --tasks seg,normal,depth
 //! cargo run --release --example search -- --fusion-init 0.5,0.5        # a paper ablation's init
 //! cargo run --release --example search -- --start-from-single-task   # the paper's protocol
+//! cargo run --release --example search -- --budget 0.45 --cost-weight 1  # a fusion-MACs budget
 //! cargo run --release --example search -- --evaluate runs/search   # re-evaluate a saved run
 //! ```
 //!
@@ -57,6 +58,11 @@ struct Args {
     /// Weight mu of the cost-aware search's row (0 leaves the row out).
     #[arg(long, default_value_t = 0.1)]
     cost_weight: f64,
+    /// A budget for the cost-aware search (its row and the sweep): the fraction of the
+    /// all-edges network's fusion MACs its expected fusion MACs may reach before a hinge of
+    /// weight mu pushes back; none for the linear penalty.
+    #[arg(long)]
+    budget: Option<f64>,
     /// Weights mu of a cost-aware sweep on the first seed (for the Pareto picture),
     /// comma-separated; empty for none.
     #[arg(long, value_delimiter = ',')]
@@ -163,7 +169,10 @@ fn run(args: Args) -> mtl_nas::Result<()> {
             },
             seed: args.seed,
             seeds: args.seeds,
-            cost_aware: CostPenalty::macs(args.cost_weight),
+            cost_aware: match args.budget {
+                Some(fraction) => CostPenalty::fusion_budget(args.cost_weight, fraction),
+                None => CostPenalty::macs(args.cost_weight),
+            },
             sweep: args.sweep.clone(),
             sweep_every_seed: args.sweep_every_seed,
             retrain: args.retrain,
