@@ -10,7 +10,7 @@
 //! cargo run --release --example search -- --tasks seg,normal,depth
 //! cargo run --release --example search -- --fusion-init 0.5,0.5        # a paper ablation's init
 //! cargo run --release --example search -- --start-from-single-task   # the paper's protocol
-//! cargo run --release --example search -- --budget 0.45 --cost-weight 1  # a fusion-MACs budget
+//! cargo run --release --example search -- --budget 0.45 --cost-weight 0.05  # a fusion-MACs budget
 //! cargo run --release --example search -- --evaluate runs/search   # re-evaluate a saved run
 //! ```
 //!

@@ -285,6 +285,7 @@ fn priced_edges<B: TaskBranch>(
         .collect();
     let costs = edge_costs(net.space(), [height, width], &branches, penalty.edge_cost)?;
     let costs: Vec<f32> = costs.into_iter().map(|c| c as f32).collect();
+    let edges = costs.len();
     let budget = match (penalty.budget, penalty.budget_of) {
         (Some(fraction), BudgetOf::AllEdgesFusionMacs) => Some(edge_budget_for_fusion_macs(
             net.space(),
@@ -296,7 +297,7 @@ fn priced_edges<B: TaskBranch>(
     };
     Ok(PricedEdges {
         costs: Tensor::from_data(
-            burn::tensor::TensorData::new(costs.clone(), [costs.len()]),
+            burn::tensor::TensorData::new(costs, [edges]),
             &batch.images.device(),
         ),
         budget,

@@ -108,7 +108,10 @@ impl CostPenalty {
                 "must lie in (0, 1]: a fraction of what all candidate edges cost",
             );
         }
-        if self.budget_of == BudgetOf::AllEdgesFusionMacs && self.edge_cost != EdgeCostKind::Macs {
+        if self.budget.is_some()
+            && self.budget_of == BudgetOf::AllEdgesFusionMacs
+            && self.edge_cost != EdgeCostKind::Macs
+        {
             return bad(
                 "cost_penalty.budget_of",
                 "a budget on fusion MACs needs edges priced by their MACs (EdgeCostKind::Macs)",
